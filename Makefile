@@ -1,0 +1,46 @@
+# entra-access — everything runs through npm scripts on the Node 24 pinned in package.json
+# (the `node` devDependency), so a fresh machine needs only npm, Go and make.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+NPX := npx --no-install
+
+.PHONY: all test deps lint typecheck unit integration control-plane check-leftovers build clean
+
+all: test
+
+## test: every check and every test, as CI runs it (lint, types, unit, integration, leftovers)
+test: deps lint typecheck control-plane
+	$(NPX) vitest run
+	bash hack/check-leftovers.sh
+
+## deps: install the exact dependency tree from package-lock.json (Node 24 included)
+deps: node_modules/.deps-stamp
+node_modules/.deps-stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+lint: deps
+	$(NPX) biome ci .
+
+typecheck: deps
+	$(NPX) tsc -p tsconfig.json --noEmit
+
+unit: deps
+	$(NPX) vitest run --project unit
+
+integration: deps control-plane
+	$(NPX) vitest run --project integration
+	bash hack/check-leftovers.sh
+
+## control-plane: build (once, cached outside the repo) kube-apiserver and etcd unless provided
+control-plane:
+	@if [[ -z "$${KUBEBUILDER_ASSETS:-}" && -z "$${TEST_ASSET_KUBE_APISERVER:-}" ]]; then bash hack/build-control-plane.sh >/dev/null; fi
+
+check-leftovers:
+	bash hack/check-leftovers.sh
+
+build: deps
+	$(NPX) tsc -p tsconfig.build.json
+
+clean:
+	rm -rf dist coverage
