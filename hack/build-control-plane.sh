@@ -11,7 +11,9 @@ set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-1.35.4}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
 CACHE_ROOT="${ENTRA_ACCESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/entra-access}"
-OUT="$CACHE_ROOT/control-plane/k8s-v$K8S_VERSION-etcd-v$ETCD_VERSION"
+# Bump RECIPE when the way the binaries are built changes, so stale caches are not reused.
+RECIPE=2
+OUT="$CACHE_ROOT/control-plane/k8s-v$K8S_VERSION-etcd-v$ETCD_VERSION-r$RECIPE"
 
 if [[ -x "$OUT/kube-apiserver" && -x "$OUT/etcd" ]]; then
   echo "$OUT"
@@ -43,7 +45,15 @@ build_apiserver() {
     while read -r mod; do go mod edit -replace "$mod=$mod@$staging_version"; done
   go mod edit -require "k8s.io/kubernetes@v$K8S_VERSION"
   go get "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" >&2
-  go build -trimpath -ldflags="-s -w" -o "$OUT/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
+  # Stamp the version as Kubernetes' own build does, so /version (and clients such as helm that
+  # check the server version) see v$K8S_VERSION rather than v0.0.0-master.
+  local ldflags="-s -w" pkg major="${K8S_VERSION%%.*}" minor
+  minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  go build -trimpath -ldflags="$ldflags" -o "$OUT/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
   mv "$OUT/kube-apiserver.tmp" "$OUT/kube-apiserver"
 }
 

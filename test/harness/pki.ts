@@ -6,7 +6,7 @@ import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -18,7 +18,7 @@ export interface KeyAndCert {
 
 export interface CertificateAuthority extends KeyAndCert {
   cert: x509.X509Certificate;
-  keys: CryptoKeyPair;
+  keys: webcrypto.CryptoKeyPair;
 }
 
 export interface LeafOptions {
@@ -30,7 +30,7 @@ export interface LeafOptions {
   validDays?: number;
 }
 
-async function keyPem(key: CryptoKey): Promise<string> {
+async function keyPem(key: webcrypto.CryptoKey): Promise<string> {
   const der = await webcrypto.subtle.exportKey('pkcs8', key);
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
@@ -42,7 +42,10 @@ function serial(): string {
 }
 
 export async function createCertificateAuthority(commonName: string): Promise<CertificateAuthority> {
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -61,7 +64,10 @@ export async function createCertificateAuthority(commonName: string): Promise<Ce
 }
 
 export async function issueCertificate(ca: CertificateAuthority, options: LeafOptions): Promise<KeyAndCert> {
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
   const now = Date.now();
   const subject = options.organization
     ? `CN=${options.commonName}, O=${options.organization}`
@@ -107,6 +113,6 @@ export async function createRsaSigningKeyPem(): Promise<string> {
     },
     true,
     ['sign', 'verify'],
-  )) as CryptoKeyPair;
+  )) as webcrypto.CryptoKeyPair;
   return keyPem(keys.privateKey);
 }
