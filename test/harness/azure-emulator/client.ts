@@ -1,0 +1,192 @@
+// Typed client of the emulator's control API, for tests and the harness.
+//
+// It uses node:https rather than fetch because the test process usually does not trust the
+// harness CA (NODE_EXTRA_CA_CERTS is read only at process start) and global fetch takes no `ca`
+// option; pass the CA here instead.
+import { Agent, request } from 'node:https';
+import type { RuntimeSettings, RuntimeSettingsPatch } from './config.ts';
+import type { IdentityView } from './control-routes.ts';
+import type { CountersSnapshot } from './counters.ts';
+import type { FaultRule, FaultRuleInput } from './faults.ts';
+
+export type {
+  CountersSnapshot,
+  FaultRule,
+  FaultRuleInput,
+  IdentityView,
+  RuntimeSettings,
+  RuntimeSettingsPatch,
+};
+
+export interface CreateIdentityRequest {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  location?: string;
+  clientId?: string;
+  principalId?: string;
+}
+
+export interface FicView {
+  id: string;
+  name: string;
+  type: string;
+  properties: { issuer: string; subject: string; audiences: string[] };
+  /** When the FIC was last created or updated (ISO); propagation counts from here. */
+  changedAt: string;
+  /** Made through the control API, so exempt from the propagation delay. */
+  seeded: boolean;
+}
+
+export interface IdentityRef {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+}
+
+export interface FicSpec {
+  issuer: string;
+  subject: string;
+  audiences: string[];
+}
+
+export interface IdentityWithFics extends IdentityView {
+  federatedIdentityCredentials: FicView[];
+}
+
+export interface AzureEmulatorClientOptions {
+  /** PEM of the CA that signed the emulator's certificate, when this process does not trust it. */
+  ca?: string | Buffer;
+}
+
+/** Parses an identity's ARM id (`/subscriptions/{s}/resourceGroups/{rg}/providers/.../{name}`). */
+export function parseIdentityId(id: string): IdentityRef {
+  const match =
+    /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/microsoft\.managedidentity\/userassignedidentities\/([^/]+)$/i.exec(
+      id,
+    );
+  if (!match) throw new Error(`not a user-assigned identity id: ${id}`);
+  return { subscriptionId: match[1]!, resourceGroup: match[2]!, name: match[3]! };
+}
+
+function identityPath(identity: string | IdentityRef): string {
+  const ref = typeof identity === 'string' ? parseIdentityId(identity) : identity;
+  return [ref.subscriptionId, ref.resourceGroup, ref.name].map(encodeURIComponent).join('/');
+}
+
+export class AzureEmulatorClient {
+  readonly baseUrl: string;
+  readonly #agent: Agent | undefined;
+
+  constructor(baseUrl: string, options: AzureEmulatorClientOptions = {}) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.#agent = options.ca ? new Agent({ ca: options.ca, keepAlive: false }) : undefined;
+  }
+
+  #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = new URL(`${this.baseUrl}/_emulator${path}`);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const req = request(url, { method, headers, ...(this.#agent ? { agent: this.#agent } : {}) }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = text === '' ? undefined : JSON.parse(text);
+          } catch {
+            parsed = text;
+          }
+          const status = res.statusCode ?? 0;
+          if (status >= 400) {
+            const detail = (parsed as { error?: unknown } | undefined)?.error ?? text;
+            reject(new Error(`azure emulator ${method} ${path}: ${status} ${JSON.stringify(detail)}`));
+          } else {
+            resolve(parsed as T);
+          }
+        });
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  health(): Promise<{ ok: boolean }> {
+    return this.#call('GET', '/health');
+  }
+
+  createIdentity(spec: CreateIdentityRequest): Promise<IdentityView> {
+    return this.#call('POST', '/identities', spec);
+  }
+
+  /** `identity` is its ARM id or its parts. */
+  async deleteIdentity(identity: string | IdentityRef): Promise<void> {
+    await this.#call('DELETE', `/identities/${identityPath(identity)}`);
+  }
+
+  /**
+   * Creates or updates a FIC without going through ARM, as an administrator would have made it out
+   * of band; it is usable in the token exchange at once. Azure's FIC rules still apply.
+   */
+  async putFederatedCredential(identity: string | IdentityRef, name: string, spec: FicSpec): Promise<void> {
+    await this.#call(
+      'PUT',
+      `/identities/${identityPath(identity)}/federatedIdentityCredentials/${encodeURIComponent(name)}`,
+      spec,
+    );
+  }
+
+  async listIdentities(): Promise<IdentityWithFics[]> {
+    return (await this.#call<{ value: IdentityWithFics[] }>('GET', '/identities')).value;
+  }
+
+  getConfig(): Promise<RuntimeSettings> {
+    return this.#call('GET', '/config');
+  }
+
+  /** Changes runtime settings; keys not given keep their value (rateLimits is replaced whole). */
+  setConfig(patch: RuntimeSettingsPatch): Promise<RuntimeSettings> {
+    return this.#call('POST', '/config', patch);
+  }
+
+  async addFault(rule: FaultRuleInput): Promise<string> {
+    return (await this.#call<{ id: string }>('POST', '/faults', rule)).id;
+  }
+
+  async listFaults(): Promise<FaultRule[]> {
+    return (await this.#call<{ value: FaultRule[] }>('GET', '/faults')).value;
+  }
+
+  async removeFault(id: string): Promise<void> {
+    await this.#call('DELETE', `/faults/${encodeURIComponent(id)}`);
+  }
+
+  async clearFaults(): Promise<void> {
+    await this.#call('DELETE', '/faults');
+  }
+
+  counters(): Promise<CountersSnapshot> {
+    return this.#call('GET', '/counters');
+  }
+
+  async resetCounters(): Promise<void> {
+    await this.#call('POST', '/counters/reset');
+  }
+
+  /** Sets the identity's database role to a random password; returns the role, or null if unmapped. */
+  async revoke(principalId: string): Promise<string | null> {
+    return (await this.#call<{ role: string | null }>('POST', '/revoke', { principalId })).role;
+  }
+
+  /** Forgets identities, faults, counters and runtime settings. */
+  async reset(): Promise<void> {
+    await this.#call('POST', '/reset');
+  }
+}

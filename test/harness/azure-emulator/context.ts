@@ -1,0 +1,45 @@
+// Everything the route handlers share: configuration, the in-memory world, and the services.
+import { IssuerKeyCache } from './assertions.ts';
+import { type EmulatorConfig, initialSettings, type RuntimeSettings } from './config.ts';
+import { Counters } from './counters.ts';
+import { FaultRules } from './faults.ts';
+import { PostgresLogins } from './postgres-logins.ts';
+import { WriteThrottle } from './rate-limits.ts';
+import { IdentityStore } from './state.ts';
+import { TokenIssuer } from './tokens.ts';
+
+export interface EmulatorContext {
+  config: EmulatorConfig;
+  settings: RuntimeSettings;
+  identities: IdentityStore;
+  counters: Counters;
+  faults: FaultRules;
+  throttle: WriteThrottle;
+  tokens: TokenIssuer;
+  issuerKeys: IssuerKeyCache;
+  postgres: PostgresLogins | undefined;
+}
+
+export async function createContext(config: EmulatorConfig): Promise<EmulatorContext> {
+  const tokens = await TokenIssuer.create(config.tenantId);
+  return {
+    config,
+    settings: initialSettings(config),
+    identities: new IdentityStore(config.tenantId),
+    counters: new Counters(),
+    faults: new FaultRules(),
+    throttle: new WriteThrottle(),
+    tokens,
+    issuerKeys: new IssuerKeyCache(),
+    postgres: config.postgres ? new PostgresLogins(config.postgres.adminUrl, tokens) : undefined,
+  };
+}
+
+/** Back to a fresh start (identities, faults, counters, runtime settings), keeping keys and pool. */
+export function resetContext(ctx: EmulatorContext): void {
+  ctx.identities.clear();
+  ctx.faults.clear();
+  ctx.counters.reset();
+  ctx.throttle.reset();
+  ctx.settings = initialSettings(ctx.config);
+}

@@ -1,0 +1,83 @@
+// Request counters, so tests can assert how many ARM calls and token requests the code under test
+// made (steady state must cost zero writes; retries must be bounded).
+
+export type ArmOperation = 'identityGet' | 'ficPut' | 'ficGet' | 'ficDelete' | 'ficList' | 'other';
+
+const WRITE_OPERATIONS: ReadonlySet<ArmOperation> = new Set(['ficPut', 'ficDelete']);
+
+export interface CountersSnapshot {
+  arm: {
+    total: number;
+    reads: number;
+    writes: number;
+    byOperation: Record<string, number>;
+    byStatus: Record<string, number>;
+    /** operation → status → count, e.g. `{ ficPut: { "201": 1, "409": 1 } }`. */
+    byOperationAndStatus: Record<string, Record<string, number>>;
+  };
+  token: {
+    total: number;
+    byScope: Record<string, number>;
+    /** `success` or the error, e.g. `AADSTS70021`, `fault-429`. */
+    byOutcome: Record<string, number>;
+  };
+}
+
+function bump(record: Record<string, number>, key: string): void {
+  record[key] = (record[key] ?? 0) + 1;
+}
+
+function empty(): CountersSnapshot {
+  return {
+    arm: { total: 0, reads: 0, writes: 0, byOperation: {}, byStatus: {}, byOperationAndStatus: {} },
+    token: { total: 0, byScope: {}, byOutcome: {} },
+  };
+}
+
+export class Counters {
+  #data = empty();
+
+  recordArm(operation: ArmOperation, status: number): void {
+    const arm = this.#data.arm;
+    arm.total++;
+    if (WRITE_OPERATIONS.has(operation)) arm.writes++;
+    else arm.reads++;
+    bump(arm.byOperation, operation);
+    bump(arm.byStatus, String(status));
+    arm.byOperationAndStatus[operation] ??= {};
+    bump(arm.byOperationAndStatus[operation], String(status));
+  }
+
+  recordToken(scope: string, outcome: string): void {
+    const token = this.#data.token;
+    token.total++;
+    bump(token.byScope, scope);
+    bump(token.byOutcome, outcome);
+  }
+
+  snapshot(): CountersSnapshot {
+    return structuredClone(this.#data);
+  }
+
+  reset(): void {
+    this.#data = empty();
+  }
+}
+
+/** Names the ARM operation a request is, from its method and path, for counting. */
+export function classifyArmOperation(method: string, path: string): ArmOperation {
+  const p = path.toLowerCase().replace(/\/+$/, '');
+  const identityPath =
+    /^\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\/microsoft\.managedidentity\/userassignedidentities\/[^/]+/;
+  const rest = identityPath.exec(p);
+  if (!rest) return 'other';
+  const tail = p.slice(rest[0].length);
+  if (tail === '') return method === 'GET' ? 'identityGet' : 'other';
+  if (tail === '/federatedidentitycredentials') return method === 'GET' ? 'ficList' : 'other';
+  if (/^\/federatedidentitycredentials\/[^/]+$/.test(tail)) {
+    if (method === 'PUT') return 'ficPut';
+    if (method === 'GET') return 'ficGet';
+    if (method === 'DELETE') return 'ficDelete';
+  }
+  return 'other';
+}

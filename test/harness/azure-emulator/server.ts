@@ -1,0 +1,84 @@
+// Assembles the emulator: one HTTPS server carrying the ARM subset, the Entra subset and the
+// control API, like management.azure.com and login.microsoftonline.com folded into one origin.
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { armRouter } from './arm-routes.ts';
+import type { EmulatorConfig } from './config.ts';
+import { createContext, type EmulatorContext } from './context.ts';
+import { controlRouter } from './control-routes.ts';
+import { entraRouter } from './entra-routes.ts';
+import { type PostgresGateway, startPostgresGateway } from './postgres-gateway.ts';
+
+export interface RunningEmulator {
+  port: number;
+  /** The PostgreSQL gateway's port, when the config has a postgres section. */
+  postgresPort: number | undefined;
+  context: EmulatorContext;
+  close(): Promise<void>;
+}
+
+export function createApp(ctx: EmulatorContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  if (process.env.AZURE_EMULATOR_LOG_REQUESTS) {
+    // Debug aid: one stderr line per request, to see exactly what an SDK calls.
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      res.on('finish', () =>
+        process.stderr.write(`azure-emulator: ${req.method} ${req.originalUrl} -> ${res.statusCode}\n`),
+      );
+      next();
+    });
+  }
+  app.use('/_emulator', controlRouter(ctx));
+  app.use(armRouter(ctx));
+  app.use(entraRouter(ctx));
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ error: { code: 'NotFound', message: `No route for ${req.method} ${req.path}` } });
+  });
+  app.use((error: Error, _req: Request, res: Response, _next: NextFunction) => {
+    process.stderr.write(`azure-emulator: ${error.stack ?? error.message}\n`);
+    if (!res.headersSent)
+      res.status(500).json({ error: { code: 'InternalServerError', message: error.message } });
+  });
+  return app;
+}
+
+export async function startEmulator(config: EmulatorConfig): Promise<RunningEmulator> {
+  const context = await createContext(config);
+  const tls = { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) };
+  const server: Server = createServer(tls, createApp(context));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  let gateway: PostgresGateway | undefined;
+  if (config.postgres && context.postgres) {
+    gateway = await startPostgresGateway({
+      host: config.host,
+      port: config.postgres.gatewayPort,
+      secureContext: createSecureContext(tls),
+      upstreamSocket: config.postgres.upstreamSocket,
+      logins: context.postgres,
+    });
+  }
+  return {
+    port,
+    postgresPort: gateway?.port,
+    context,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await gateway?.close();
+      await context.postgres?.close();
+    },
+  };
+}
