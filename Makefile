@@ -2,7 +2,9 @@
 # (the `node` devDependency), so a fresh machine needs only npm, Go and make.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
-NPX := npx --no-install
+# The project's own tools first on PATH, so every `node` (and every tool's `#!/usr/bin/env node`)
+# is the pinned Node 24, not the system one.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: all test deps lint typecheck unit integration control-plane check-leftovers build clean
 
@@ -10,7 +12,7 @@ all: test
 
 ## test: every check and every test, as CI runs it (lint, types, unit, integration, leftovers)
 test: deps lint typecheck control-plane
-	$(NPX) vitest run
+	vitest run
 	bash hack/check-leftovers.sh
 
 ## deps: install the exact dependency tree from package-lock.json (Node 24 included)
@@ -20,16 +22,16 @@ node_modules/.deps-stamp: package.json package-lock.json
 	@touch $@
 
 lint: deps
-	$(NPX) biome ci .
+	biome ci .
 
 typecheck: deps
-	$(NPX) tsc -p tsconfig.json --noEmit
+	tsc -p tsconfig.json --noEmit
 
 unit: deps
-	$(NPX) vitest run --project unit
+	vitest run --project unit
 
 integration: deps control-plane
-	$(NPX) vitest run --project integration
+	vitest run --project integration
 	bash hack/check-leftovers.sh
 
 ## control-plane: build (once, cached outside the repo) kube-apiserver and etcd unless provided
@@ -40,7 +42,7 @@ check-leftovers:
 	bash hack/check-leftovers.sh
 
 build: deps
-	$(NPX) tsc -p tsconfig.build.json
+	tsc -p tsconfig.build.json
 
 clean:
 	rm -rf dist coverage
