@@ -1,4 +1,4 @@
-# entra-access — everything runs through npm scripts on the Node 24 pinned in package.json
+# entra-access — every tool runs from node_modules/.bin on the Node 24 pinned in package.json
 # (the `node` devDependency), so a fresh machine needs only npm, Go and make.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -6,14 +6,13 @@ SHELL := bash
 # is the pinned Node 24, not the system one.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: all test deps lint typecheck unit integration control-plane check-leftovers build clean
+.PHONY: all test deps lint typecheck unit integration control-plane build clean
 
 all: test
 
 ## test: every check and every test, as CI runs it (lint, types, unit, integration, leftovers)
 test: deps lint typecheck control-plane
-	vitest run
-	bash hack/check-leftovers.sh
+	bash hack/run-tests.sh
 
 ## deps: install the exact dependency tree from package-lock.json (Node 24 included)
 deps: node_modules/.deps-stamp
@@ -28,18 +27,14 @@ typecheck: deps
 	tsc -p tsconfig.json --noEmit
 
 unit: deps
-	vitest run --project unit
+	bash hack/run-tests.sh --project unit
 
 integration: deps control-plane
-	vitest run --project integration
-	bash hack/check-leftovers.sh
+	bash hack/run-tests.sh --project integration
 
 ## control-plane: build (once, cached outside the repo) kube-apiserver and etcd unless provided
 control-plane:
 	@if [[ -z "$${KUBEBUILDER_ASSETS:-}" && -z "$${TEST_ASSET_KUBE_APISERVER:-}" ]]; then bash hack/build-control-plane.sh >/dev/null; fi
-
-check-leftovers:
-	bash hack/check-leftovers.sh
 
 build: deps
 	tsc -p tsconfig.build.json
