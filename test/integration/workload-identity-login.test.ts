@@ -71,6 +71,13 @@ describe.skipIf(!harness)('workload identity to Azure and PostgreSQL through the
     await superuser.connect();
   });
 
+  /** node-postgres' password callback, as the app would pass it: a fresh Entra token per connection. */
+  async function appPassword(): Promise<() => Promise<string>> {
+    const sa = await serviceAccountToken(kc, namespace, 'orders-api');
+    const credential = await workloadIdentityCredential(harness!, app.clientId, sa);
+    return async () => (await credential.getToken(POSTGRES_SCOPE))!.token;
+  }
+
   afterAll(async () => {
     await superuser?.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(roleName)}`).catch(() => {});
     await superuser?.end();
@@ -160,12 +167,7 @@ describe.skipIf(!harness)('workload identity to Azure and PostgreSQL through the
   });
 
   it('logs the app in with its Entra token as the password, and refuses wrong tokens', async () => {
-    const credential = await workloadIdentityCredential(
-      harness!,
-      app.clientId,
-      await serviceAccountToken(kc, namespace, 'orders-api'),
-    );
-    const client = await connect(roleName, async () => (await credential.getToken(POSTGRES_SCOPE))!.token);
+    const client = await connect(roleName, await appPassword());
     const { rows } = await client.query('SELECT current_user AS me');
     expect(rows[0].me).toBe(roleName);
     await client.end();
@@ -177,12 +179,7 @@ describe.skipIf(!harness)('workload identity to Azure and PostgreSQL through the
   });
 
   it('refuses an app principal that is not an Entra admin when it tries to create principals', async () => {
-    const credential = await workloadIdentityCredential(
-      harness!,
-      app.clientId,
-      await serviceAccountToken(kc, namespace, 'orders-api'),
-    );
-    const client = await connect(roleName, async () => (await credential.getToken(POSTGRES_SCOPE))!.token);
+    const client = await connect(roleName, await appPassword());
     try {
       await expect(
         client.query("SELECT pgaadauth_create_principal_with_oid('sneaky', 'x', 'service', true, false)"),

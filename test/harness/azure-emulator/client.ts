@@ -8,6 +8,7 @@ import type { RuntimeSettings, RuntimeSettingsPatch } from './config.ts';
 import type { IdentityView } from './control-routes.ts';
 import type { CountersSnapshot } from './counters.ts';
 import type { FaultRule, FaultRuleInput } from './faults.ts';
+import type { NewIdentity } from './state.ts';
 
 export type {
   CountersSnapshot,
@@ -18,14 +19,7 @@ export type {
   RuntimeSettingsPatch,
 };
 
-export interface CreateIdentityRequest {
-  subscriptionId: string;
-  resourceGroup: string;
-  name: string;
-  location?: string;
-  clientId?: string;
-  principalId?: string;
-}
+export type CreateIdentityRequest = NewIdentity;
 
 export interface FicView {
   id: string;

@@ -14,16 +14,8 @@ import {
   putFic,
 } from './state.ts';
 
-export interface IdentityView {
-  id: string;
-  subscriptionId: string;
-  resourceGroup: string;
-  name: string;
-  location: string;
-  clientId: string;
-  principalId: string;
-  tenantId: string;
-}
+/** An identity as the control API shows it: its ARM id and fields, without the FIC map. */
+export type IdentityView = Omit<Identity, 'fics' | 'writeInFlight'> & { id: string };
 
 function view(identity: Identity): IdentityView {
   return {
