@@ -1,0 +1,233 @@
+// The process configuration: every flag, its ENTRA_ACCESS_* environment twin, its default, and
+// its validation, in one table. Pure: parseConfig(argv, env) either returns a complete typed
+// Config or throws a ConfigError naming the flag and what to change.
+import { parseArgs } from 'node:util';
+import { parseLabelList } from './webhook/policy/labels.ts';
+
+export type InjectionModeSetting = 'auto' | 'label' | 'inject';
+export type AzureCloud = 'AzurePublicCloud' | 'AzureUSGovernment' | 'AzureChinaCloud';
+export type Role = 'webhook' | 'controller';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  roles: Role[];
+  kubeconfig?: string;
+  namespace: string;
+  bindAddress: string;
+  webhookPort: number;
+  certDir: string;
+  webhookMaxRequestBytes: number;
+  metricsPort: number;
+  healthPort: number;
+  injectionMode: InjectionModeSetting;
+  extraPodLabels: Record<string, string>;
+  tenantId: string;
+  azureCloud: AzureCloud;
+  authorityHost: string;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Roles this build can run; `run` with no role flag starts all of them. */
+export const AVAILABLE_ROLES: readonly Role[] = ['webhook'];
+
+/** Entra authority per cloud: what pods get as AZURE_AUTHORITY_HOST unless overridden. */
+export const AUTHORITY_HOSTS: Record<AzureCloud, string> = {
+  AzurePublicCloud: 'https://login.microsoftonline.com/',
+  AzureUSGovernment: 'https://login.microsoftonline.us/',
+  AzureChinaCloud: 'https://login.chinacloudapi.cn/',
+};
+
+interface Option {
+  type: 'string' | 'boolean';
+  default?: string;
+  help: string;
+}
+
+/** Flag name → definition. The environment twin of `--foo-bar` is ENTRA_ACCESS_FOO_BAR. */
+export const OPTIONS = {
+  webhook: {
+    type: 'boolean',
+    help: 'Run the admission webhook role (with no role flag, every available role runs).',
+  },
+  controller: { type: 'boolean', help: 'Run the controller role (leader-elected).' },
+  kubeconfig: {
+    type: 'string',
+    help: 'Path to a kubeconfig; else $KUBECONFIG, else the in-cluster service account.',
+  },
+  namespace: {
+    type: 'string',
+    default: 'entra-access-system',
+    help: 'The namespace entra-access runs in; it is never mutated.',
+  },
+  'bind-address': {
+    type: 'string',
+    default: '0.0.0.0',
+    help: 'Address the webhook, metrics and health servers bind.',
+  },
+  'webhook-port': { type: 'string', default: '9443', help: 'HTTPS port of the admission webhook.' },
+  'cert-dir': {
+    type: 'string',
+    default: '/tmp/k8s-webhook-server/serving-certs',
+    help: 'Directory with tls.crt and tls.key for the webhook; reloaded when they change.',
+  },
+  'webhook-max-request-bytes': {
+    type: 'string',
+    default: '3145728',
+    help: 'Largest AdmissionReview body accepted (the apiserver caps requests at 3 MiB).',
+  },
+  'metrics-port': { type: 'string', default: '8080', help: 'HTTP port serving /metrics; 0 disables it.' },
+  'health-port': {
+    type: 'string',
+    default: '8081',
+    help: 'HTTP port serving /healthz and /readyz; 0 disables it.',
+  },
+  'injection-mode': {
+    type: 'string',
+    default: 'auto',
+    help: 'label: labels only (the AKS workload-identity add-on injects the rest); inject: also env and token volume; auto: label if the add-on webhook exists, else inject.',
+  },
+  'extra-pod-labels': { type: 'string', default: '', help: 'Labels added to every enabled pod, k=v,k2=v2.' },
+  'tenant-id': {
+    type: 'string',
+    default: '',
+    help: 'Entra tenant ID (GUID) written to service accounts and pods.',
+  },
+  'azure-cloud': {
+    type: 'string',
+    default: 'AzurePublicCloud',
+    help: 'AzurePublicCloud, AzureUSGovernment or AzureChinaCloud: sets the default authority host.',
+  },
+  'authority-host': { type: 'string', help: "Entra authority for pods (https); default: the cloud's." },
+  'log-level': { type: 'string', default: 'info', help: 'debug, info, warn or error.' },
+} as const satisfies Record<string, Option>;
+
+type OptionName = keyof typeof OPTIONS;
+
+export function envName(flag: string): string {
+  return `ENTRA_ACCESS_${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  let parsed: { values: Record<string, string | boolean | undefined> };
+  try {
+    // Defaults are applied below, after the environment; parseArgs must not fill them in.
+    const options = Object.fromEntries(Object.entries(OPTIONS).map(([name, { type }]) => [name, { type }]));
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}. Run "entra-access run --help" for the flags.`);
+  }
+  const flags = parsed.values as Partial<Record<OptionName, string | boolean>>;
+
+  /** A string setting: flag, else environment, else default; with where it came from for messages. */
+  const setting = (name: OptionName): { value: string; from: string } => {
+    const flag = flags[name];
+    if (typeof flag === 'string') return { value: flag, from: `--${name}` };
+    const fromEnv = env[envName(name)];
+    if (fromEnv !== undefined && fromEnv !== '')
+      return { value: fromEnv, from: `--${name} (from ${envName(name)})` };
+    const option: Option = OPTIONS[name];
+    return { value: option.default ?? '', from: `--${name}` };
+  };
+  const bool = (name: 'webhook' | 'controller'): boolean | undefined => {
+    if (flags[name] === true) return true;
+    const fromEnv = env[envName(name)];
+    if (fromEnv === undefined || fromEnv === '') return undefined;
+    if (/^(true|1|yes)$/i.test(fromEnv)) return true;
+    if (/^(false|0|no)$/i.test(fromEnv)) return false;
+    throw new ConfigError(`--${name} (from ${envName(name)}): expected true or false, got "${fromEnv}"`);
+  };
+  const integer = (name: OptionName, min: number, max: number): number => {
+    const { value, from } = setting(name);
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) {
+      throw new ConfigError(`${from}: expected an integer from ${min} to ${max}, got "${value}"`);
+    }
+    return n;
+  };
+  const oneOf = <T extends string>(name: OptionName, allowed: readonly T[]): T => {
+    const { value, from } = setting(name);
+    if (!(allowed as readonly string[]).includes(value)) {
+      throw new ConfigError(`${from}: expected one of ${allowed.join(', ')}, got "${value}"`);
+    }
+    return value as T;
+  };
+
+  const wanted = (['webhook', 'controller'] as const).filter((role) => bool(role) === true);
+  const roles: Role[] = wanted.length > 0 ? wanted : [...AVAILABLE_ROLES];
+  for (const role of roles) {
+    if (!AVAILABLE_ROLES.includes(role)) {
+      throw new ConfigError(`--${role}: the ${role} role is not available in this version of entra-access`);
+    }
+  }
+
+  const namespace = setting('namespace');
+  if (!DNS_LABEL.test(namespace.value)) {
+    throw new ConfigError(`${namespace.from}: "${namespace.value}" is not a valid namespace name`);
+  }
+
+  const extra = setting('extra-pod-labels');
+  const { labels: extraPodLabels, errors } = parseLabelList(extra.value);
+  if (errors.length > 0) throw new ConfigError(`${extra.from}: ${errors.join('; ')}`);
+
+  const tenant = setting('tenant-id');
+  if (tenant.value !== '' && !GUID.test(tenant.value)) {
+    throw new ConfigError(`${tenant.from}: expected the Entra tenant ID as a GUID, got "${tenant.value}"`);
+  }
+
+  const azureCloud = oneOf<AzureCloud>('azure-cloud', [
+    'AzurePublicCloud',
+    'AzureUSGovernment',
+    'AzureChinaCloud',
+  ]);
+  const authority = setting('authority-host');
+  const authorityHost = authority.value === '' ? AUTHORITY_HOSTS[azureCloud] : authority.value;
+  if (!/^https:\/\/[^\s/]+(\/.*)?$/.test(authorityHost)) {
+    throw new ConfigError(
+      `${authority.from}: expected an https URL (the Azure SDKs refuse http), got "${authorityHost}"`,
+    );
+  }
+
+  const kubeconfig = setting('kubeconfig').value || env.KUBECONFIG || undefined;
+  const config: Config = {
+    roles,
+    namespace: namespace.value,
+    bindAddress: setting('bind-address').value,
+    webhookPort: integer('webhook-port', 1, 65535),
+    certDir: setting('cert-dir').value,
+    webhookMaxRequestBytes: integer('webhook-max-request-bytes', 1024, 64 * 1024 * 1024),
+    metricsPort: integer('metrics-port', 0, 65535),
+    healthPort: integer('health-port', 0, 65535),
+    injectionMode: oneOf<InjectionModeSetting>('injection-mode', ['auto', 'label', 'inject']),
+    extraPodLabels,
+    tenantId: tenant.value,
+    azureCloud,
+    authorityHost: authorityHost.endsWith('/') ? authorityHost : `${authorityHost}/`,
+    logLevel: oneOf<LogLevel>('log-level', ['debug', 'info', 'warn', 'error']),
+  };
+  if (kubeconfig) config.kubeconfig = kubeconfig;
+  return config;
+}
+
+/** `entra-access run --help`. */
+export function usage(): string {
+  const lines = [
+    'Usage: entra-access run [flags]',
+    '',
+    'Flags (each also read from its environment variable):',
+  ];
+  for (const [name, option] of Object.entries(OPTIONS) as Array<[string, Option]>) {
+    const def = option.default ? ` (default "${option.default}")` : '';
+    lines.push(
+      `  --${name}${option.type === 'string' ? ' value' : ''}  [${envName(name)}]${def}`,
+      `      ${option.help}`,
+    );
+  }
+  return lines.join('\n');
+}

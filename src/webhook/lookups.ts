@@ -1,0 +1,112 @@
+// What the webhook needs to know besides the object under admission — the namespace, the pod's
+// ServiceAccount, the EntraDatabaseAccess naming it, whether the AKS add-on's webhook exists —
+// served from informer caches, with a live GET on a miss.
+import * as k8s from '@kubernetes/client-node';
+import { ACCESS_PLURAL, AZURE_WI_WEBHOOK_CONFIGURATION_NAME, GROUP, VERSION } from '../api/constants.ts';
+import type { EntraDatabaseAccess } from '../api/types.ts';
+import { statusOf } from '../kube/client.ts';
+import { InformerCache } from '../kube/informer-cache.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { IdentityBinding } from './policy/types.ts';
+
+export interface Lookups {
+  namespace(name: string): Promise<k8s.V1Namespace | undefined>;
+  serviceAccount(namespace: string, name: string): Promise<k8s.V1ServiceAccount | undefined>;
+  /** The identity an EntraDatabaseAccess binds to this service account, once resolved. */
+  binding(namespace: string, serviceAccountName: string): IdentityBinding | undefined;
+  /** Whether the AKS workload-identity add-on's webhook configuration exists (for --injection-mode auto). */
+  azureWorkloadIdentityWebhookExists(): Promise<boolean>;
+  readonly synced: boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const ADD_ON_CHECK_TTL_MS = 60_000;
+
+/** Picks the binding for a service account from the access resources of its namespace. Pure. */
+export function bindingFor(
+  accesses: ReadonlyArray<EntraDatabaseAccess>,
+  serviceAccountName: string,
+): IdentityBinding | undefined {
+  // Oldest first, so two resources that disagree (the controller reports ServiceAccountConflict)
+  // still give every admission the same answer.
+  const candidates = accesses
+    .filter((a) => a.spec?.serviceAccountName === serviceAccountName && a.status?.identity?.clientId)
+    .sort((a, b) =>
+      String(a.metadata?.creationTimestamp ?? '').localeCompare(String(b.metadata?.creationTimestamp ?? '')),
+    );
+  const chosen = candidates[0];
+  const identity = chosen?.status?.identity;
+  if (!chosen || !identity?.clientId) return undefined;
+  return {
+    clientId: identity.clientId,
+    tenantId: identity.tenantId ?? '',
+    source: `${chosen.metadata?.namespace}/${chosen.metadata?.name}`,
+  };
+}
+
+export function createLookups(kubeConfig: k8s.KubeConfig, logger: Logger): Lookups {
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const custom = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+  const admission = kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
+
+  const namespaces = new InformerCache<k8s.V1Namespace>(kubeConfig, {
+    kind: 'Namespace',
+    path: '/api/v1/namespaces',
+    list: () => core.listNamespace(),
+    get: (name) => core.readNamespace({ name }),
+    logger,
+  });
+  const serviceAccounts = new InformerCache<k8s.V1ServiceAccount>(kubeConfig, {
+    kind: 'ServiceAccount',
+    path: '/api/v1/serviceaccounts',
+    list: () => core.listServiceAccountForAllNamespaces(),
+    get: (name, namespace) => core.readNamespacedServiceAccount({ name, namespace: namespace ?? '' }),
+    logger,
+  });
+  const accesses = new InformerCache<EntraDatabaseAccess>(kubeConfig, {
+    kind: 'EntraDatabaseAccess',
+    path: `/apis/${GROUP}/${VERSION}/${ACCESS_PLURAL}`,
+    list: () =>
+      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: ACCESS_PLURAL }) as Promise<
+        k8s.KubernetesListObject<EntraDatabaseAccess>
+      >,
+    get: (name, namespace) =>
+      custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: ACCESS_PLURAL,
+        namespace: namespace ?? '',
+        name,
+      }) as Promise<EntraDatabaseAccess>,
+    logger,
+  });
+
+  let addOn: { exists: boolean; checkedAt: number } | undefined;
+  const caches = [namespaces, serviceAccounts, accesses];
+  return {
+    namespace: (name) => namespaces.get(name),
+    serviceAccount: (namespace, name) => serviceAccounts.get(name, namespace),
+    binding: (namespace, serviceAccountName) => bindingFor(accesses.list(namespace), serviceAccountName),
+    async azureWorkloadIdentityWebhookExists() {
+      if (addOn && Date.now() - addOn.checkedAt < ADD_ON_CHECK_TTL_MS) return addOn.exists;
+      try {
+        await admission.readMutatingWebhookConfiguration({ name: AZURE_WI_WEBHOOK_CONFIGURATION_NAME });
+        addOn = { exists: true, checkedAt: Date.now() };
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error;
+        addOn = { exists: false, checkedAt: Date.now() };
+      }
+      return addOn.exists;
+    },
+    get synced() {
+      return caches.every((cache) => cache.synced);
+    },
+    async start() {
+      await Promise.all(caches.map((cache) => cache.start()));
+    },
+    async stop() {
+      await Promise.all(caches.map((cache) => cache.stop()));
+    },
+  };
+}

@@ -1,0 +1,96 @@
+// The webhook role, wired: caches, handlers, the HTTPS server with its reloadable certificate.
+// Every replica runs it. Ready once the certificate is loaded and the caches have synced.
+import type { Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type * as k8s from '@kubernetes/client-node';
+import type { Config } from '../config.ts';
+import { EventRecorder, type EventSink } from '../kube/events.ts';
+import { closeServer, type ReadinessCheck } from '../observability/http-servers.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { createHandlers } from './handlers.ts';
+import { createLookups, type Lookups } from './lookups.ts';
+import { createWebhookApp, createWebhookServer } from './server.ts';
+import { CertificateWatcher } from './tls.ts';
+
+export interface WebhookRole {
+  /** The bound HTTPS port once started (useful when tests pick a free one). */
+  readonly port: number;
+  /** Known before start, so /readyz can report the role as not ready while it starts. */
+  readiness: ReadinessCheck[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface WebhookRoleDeps {
+  kubeConfig: k8s.KubeConfig;
+  logger: Logger;
+  metrics: Metrics;
+  events?: EventSink;
+  lookups?: Lookups;
+}
+
+export function createWebhookRole(config: Config, deps: WebhookRoleDeps): WebhookRole {
+  const logger = deps.logger.child({ role: 'webhook' });
+  const lookups = deps.lookups ?? createLookups(deps.kubeConfig, logger);
+  const events = deps.events ?? new EventRecorder(deps.kubeConfig, logger);
+  const certificates = new CertificateWatcher(config.certDir, logger);
+  const handlers = createHandlers({
+    lookups,
+    events,
+    logger,
+    settings: {
+      ownNamespace: config.namespace,
+      injectionMode: config.injectionMode,
+      extraPodLabels: config.extraPodLabels,
+      tenantId: config.tenantId,
+      authorityHost: config.authorityHost,
+    },
+  });
+  const app = createWebhookApp({
+    handlers,
+    metrics: deps.metrics.webhook,
+    logger,
+    maxRequestBytes: config.webhookMaxRequestBytes,
+  });
+  let server: Server | undefined;
+  let synced: Promise<void> | undefined;
+  let port = 0;
+
+  return {
+    get port() {
+      return port;
+    },
+    readiness: [
+      { name: 'webhook-certificate', ready: () => certificates.loaded && server !== undefined },
+      { name: 'webhook-caches', ready: () => lookups.synced },
+    ],
+    async start() {
+      // Caches sync in the background: until they have, /readyz says so and the Service sends no traffic.
+      synced = lookups.start().catch((error: unknown) => {
+        logger.error({ err: (error as Error).message }, 'caches failed to start');
+      });
+      await certificates.start();
+      const https = createWebhookServer(app, certificates);
+      await new Promise<void>((resolve, reject) => {
+        https.once('error', reject);
+        https.listen(config.webhookPort, config.bindAddress, () => resolve());
+      });
+      server = https;
+      port = (https.address() as AddressInfo).port;
+      logger.info({ port, certDir: config.certDir, injectionMode: config.injectionMode }, 'webhook serving');
+    },
+    async stop() {
+      certificates.stop();
+      await closeServer(server);
+      await lookups.stop();
+      await synced;
+    },
+  };
+}
+
+export async function startWebhookRole(config: Config, deps: WebhookRoleDeps): Promise<WebhookRole> {
+  const role = createWebhookRole(config, deps);
+  await role.start();
+  return role;
+}
