@@ -81,3 +81,43 @@ export const ConditionType = {
   DatabaseRoleReady: 'DatabaseRoleReady',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+
+/**
+ * Condition reasons. Each failure reason has an entry in docs/troubleshooting.md saying what it
+ * means and what to change.
+ */
+export const Reason = {
+  // Ready and successes
+  Reconciled: 'Reconciled',
+  Resolved: 'Resolved',
+  Created: 'Created',
+  Adopted: 'Adopted',
+  UpToDate: 'UpToDate',
+  Connected: 'Connected',
+  // Admission checks (nothing is written to Azure or the database)
+  NamespaceNotOptedIn: 'NamespaceNotOptedIn',
+  IdentityNotAllowed: 'IdentityNotAllowed',
+  ServerNotFound: 'ServerNotFound',
+  ServerNotAllowed: 'ServerNotAllowed',
+  DatabaseNotAllowed: 'DatabaseNotAllowed',
+  MemberOfNotAllowed: 'MemberOfNotAllowed',
+  RoleNameReserved: 'RoleNameReserved',
+  RoleNameInUse: 'RoleNameInUse',
+  ServiceAccountConflict: 'ServiceAccountConflict',
+  // Azure
+  IdentityNotFound: 'IdentityNotFound',
+  FederatedCredentialLimitReached: 'FederatedCredentialLimitReached',
+  FederatedCredentialRejected: 'FederatedCredentialRejected',
+  AzureRequestFailed: 'AzureRequestFailed',
+  // Kubernetes
+  ServiceAccountClientIdConflict: 'ServiceAccountClientIdConflict',
+  // PostgreSQL
+  ServerNotReady: 'ServerNotReady',
+  RoleConflict: 'RoleConflict',
+  RoleOwnsObjects: 'RoleOwnsObjects',
+  DatabaseRequestFailed: 'DatabaseRequestFailed',
+  EntraAuthUnavailable: 'EntraAuthUnavailable',
+  // A step that waits for an earlier one
+  Waiting: 'Waiting',
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -254,6 +254,8 @@ export interface EntraDatabaseAccessSpec {
 }
 
 export interface IdentityStatus {
+  /** The identity the federated credential and role were made for (to clean up after a change). */
+  resourceId?: string;
   clientId?: string;
   principalId?: string;
   tenantId?: string;
@@ -276,10 +278,20 @@ export interface ConnectionStatus {
   tokenScope?: string;
 }
 
+/** What the operator last granted, so removed grants are revoked exactly. */
+export interface AppliedStatus {
+  server?: string;
+  database?: string;
+  role?: string;
+  memberOf?: string[];
+  grants?: Grant[];
+}
+
 export interface EntraDatabaseAccessStatus {
   observedGeneration?: number;
   conditions?: Condition[];
   identity?: IdentityStatus;
+  applied?: AppliedStatus;
   federatedCredential?: FederatedCredentialStatus;
   connection?: ConnectionStatus;
 }

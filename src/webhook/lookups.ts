@@ -4,6 +4,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { ACCESS_PLURAL, AZURE_WI_WEBHOOK_CONFIGURATION_NAME, GROUP, VERSION } from '../api/constants.ts';
 import type { EntraDatabaseAccess } from '../api/types.ts';
+import { createdAt } from '../kube/objects.ts';
 import { statusOf } from '../kube/client.ts';
 import { InformerCache } from '../kube/informer-cache.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -32,9 +33,7 @@ export function bindingFor(
   // still give every admission the same answer.
   const candidates = accesses
     .filter((a) => a.spec?.serviceAccountName === serviceAccountName && a.status?.identity?.clientId)
-    .sort((a, b) =>
-      String(a.metadata?.creationTimestamp ?? '').localeCompare(String(b.metadata?.creationTimestamp ?? '')),
-    );
+    .sort((a, b) => createdAt(a) - createdAt(b));
   const chosen = candidates[0];
   const identity = chosen?.status?.identity;
   if (!chosen || !identity?.clientId) return undefined;
