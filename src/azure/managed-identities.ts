@@ -1,0 +1,333 @@
+// The operator's ARM client for user-assigned identities and their federated identity credentials
+// (DESIGN.md §5 steps 2, 3 and 6): resolve an identity, ensure one FIC, delete one FIC.
+//
+// Cross-cutting rules, shared by every caller in the process:
+// - at most one write at a time per identity (Azure answers a concurrent one 409), by a keyed lock
+//   that is module-level so that even two instances of this class never race on one identity;
+// - writes paced client-side per identity and per subscription (token buckets, see PacingOptions);
+// - one retry loop (arm-retry.ts) with the SDK's own retries off, so a 429 is never multiplied;
+// - reads are never locked or paced: a no-change resync costs one list and no write.
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type FederatedIdentityCredential,
+  ManagedServiceIdentityClient,
+  type ManagedServiceIdentityClientOptionalParams,
+} from '@azure/arm-msi';
+import type { TokenCredential } from '@azure/identity';
+import {
+  AzureAccessDenied,
+  classifyArmError,
+  FederatedCredentialLimit,
+  FederatedCredentialRejected,
+  IdentityNotFound,
+} from './arm-errors.ts';
+import { DEFAULT_RETRY_POLICY, type RetryHooks, type RetryPolicy, withArmRetries } from './arm-retry.ts';
+import { ArmStats, armStatsPolicy } from './arm-stats.ts';
+import type { CloudSettings } from './cloud.ts';
+import { type DesiredFic, type ExistingFic, type FicPlan, planFederatedCredential } from './fic-plan.ts';
+import { formatIdentityId, type IdentityRef, identityKey, parseIdentityId } from './identity-id.ts';
+import { KeyedMutex } from './keyed-mutex.ts';
+import { KeyedTokenBuckets, type RateLimit } from './token-bucket.ts';
+
+export interface PacingOptions {
+  perIdentity: RateLimit;
+  perSubscription: RateLimit;
+}
+
+/**
+ * Azure documents FIC writes at about 0.25/s per identity and 2/s per subscription (10/s per
+ * tenant, which one process cannot see whole and is left to Azure's 429s).
+ *
+ * Per identity the sustained rate is Azure's, but the burst is 20, an identity's whole FIC
+ * capacity: populating a fresh identity for 20 service accounts is then bounded by the subscription
+ * rate (~10 s) instead of taking 80 s. If Azure throttles earlier, its 429 carries Retry-After,
+ * which pauses both buckets (TokenBucket.pauseUntil) so later writes fall back to the sustained rate
+ * after a single 429 rather than a storm of them.
+ *
+ * Per subscription the burst is 2, one second's worth: the subscription's budget is shared with
+ * whatever else writes FICs there (Terraform, other clusters), so this layer does not spend it ahead.
+ */
+export const DEFAULT_PACING: PacingOptions = {
+  perIdentity: { perSecond: 0.25, burst: 20 },
+  perSubscription: { perSecond: 2, burst: 2 },
+};
+
+export interface ManagedIdentitiesOptions {
+  credential: TokenCredential;
+  cloud: Pick<CloudSettings, 'armEndpoint' | 'armScope'>;
+  pacing?: Partial<PacingOptions>;
+  retry?: Partial<RetryPolicy>;
+  /**
+   * Further SDK client options (tlsOptions, httpClient, additionalPolicies, ...). The endpoint,
+   * credential scopes and retry options are always this class's own.
+   */
+  clientOptions?: ManagedServiceIdentityClientOptionalParams;
+  stats?: ArmStats;
+  /** Defaults to the process-wide lock; tests may isolate themselves with their own. */
+  writeLock?: KeyedMutex;
+}
+
+export interface IdentityInfo {
+  resourceId: string;
+  clientId: string;
+  principalId: string;
+  tenantId: string;
+}
+
+export type FicSpec = DesiredFic;
+
+export type EnsureAction = 'created' | 'updated' | 'unchanged' | 'adopted';
+
+export interface EnsureResult {
+  /** The FIC granting the trust: `spec.name`, or the name of the one adopted or updated in place. */
+  name: string;
+  action: EnsureAction;
+}
+
+const processWriteLock = new KeyedMutex();
+
+export class ManagedIdentities {
+  readonly stats: ArmStats;
+  readonly #credential: TokenCredential;
+  readonly #cloud: Pick<CloudSettings, 'armEndpoint' | 'armScope'>;
+  readonly #clientOptions: ManagedServiceIdentityClientOptionalParams;
+  readonly #policy: RetryPolicy;
+  readonly #lock: KeyedMutex;
+  readonly #identityBuckets: KeyedTokenBuckets;
+  readonly #subscriptionBuckets: KeyedTokenBuckets;
+  readonly #clients = new Map<string, ManagedServiceIdentityClient>();
+
+  constructor(options: ManagedIdentitiesOptions) {
+    this.#credential = options.credential;
+    this.#cloud = options.cloud;
+    this.#clientOptions = options.clientOptions ?? {};
+    this.#policy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.#lock = options.writeLock ?? processWriteLock;
+    this.#identityBuckets = new KeyedTokenBuckets(options.pacing?.perIdentity ?? DEFAULT_PACING.perIdentity);
+    this.#subscriptionBuckets = new KeyedTokenBuckets(
+      options.pacing?.perSubscription ?? DEFAULT_PACING.perSubscription,
+    );
+    this.stats = options.stats ?? new ArmStats();
+  }
+
+  /** One SDK client per subscription (the SDK binds a client to one), made on first use. */
+  #client(subscriptionId: string): ManagedServiceIdentityClient {
+    const key = subscriptionId.toLowerCase();
+    let client = this.#clients.get(key);
+    if (!client) {
+      const extra = this.#clientOptions;
+      client = new ManagedServiceIdentityClient(this.#credential, subscriptionId, {
+        ...extra,
+        endpoint: this.#cloud.armEndpoint,
+        // Needed whenever the endpoint is not the public cloud's: the SDK would derive the scope
+        // from the endpoint otherwise.
+        credentialScopes: [this.#cloud.armScope],
+        retryOptions: { maxRetries: 0 },
+        additionalPolicies: [
+          ...(extra.additionalPolicies ?? []),
+          { policy: armStatsPolicy(this.stats), position: 'perRetry' },
+        ],
+      });
+      this.#clients.set(key, client);
+    }
+    return client;
+  }
+
+  #hooks(extra: Partial<RetryHooks> = {}): RetryHooks {
+    return {
+      now: () => Date.now(),
+      sleep: (ms) => sleep(ms),
+      ...extra,
+      onRetryable: (failure, delayMs, retrying) => {
+        this.stats.recordRetry(retrying);
+        extra.onRetryable?.(failure, delayMs, retrying);
+      },
+    };
+  }
+
+  #read<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    return withArmRetries(operation, call, this.#policy, this.#hooks());
+  }
+
+  /** A write: the caller holds the identity's lock; every attempt is paced. */
+  #write<T>(ref: IdentityRef, operation: string, call: () => Promise<T>): Promise<T> {
+    const identity = identityKey(ref);
+    const subscription = ref.subscriptionId.toLowerCase();
+    return withArmRetries(
+      operation,
+      call,
+      this.#policy,
+      this.#hooks({
+        beforeAttempt: async () => {
+          // Identity first: only this lock holder waits on that bucket, so the subscription token
+          // is taken when the write is really about to go.
+          const identityWait = this.#identityBuckets.reserve(identity, Date.now());
+          if (identityWait > 0) await sleep(identityWait);
+          const subscriptionWait = this.#subscriptionBuckets.reserve(subscription, Date.now());
+          if (subscriptionWait > 0) await sleep(subscriptionWait);
+        },
+        onRetryable: (failure, delayMs) => {
+          if (failure.kind !== 'throttled') return;
+          // Azure does not say which limit it hit; hold back both buckets until it allows writes.
+          const now = Date.now();
+          this.#identityBuckets.pauseUntil(identity, now + delayMs, now);
+          this.#subscriptionBuckets.pauseUntil(subscription, now + delayMs, now);
+        },
+      }),
+    );
+  }
+
+  /** Errors that mean the same whatever the call: a missing identity, missing permissions. */
+  #commonError(error: unknown, resourceId: string, operation: string): unknown {
+    const failure = classifyArmError(error, Date.now());
+    if (failure.kind === 'notFound') return new IdentityNotFound(resourceId, failure.message);
+    if (failure.kind === 'denied')
+      return new AzureAccessDenied(operation, failure.statusCode ?? 0, failure.message);
+    return error;
+  }
+
+  async getIdentity(resourceId: string): Promise<IdentityInfo> {
+    const ref = parseIdentityId(resourceId);
+    const operation = `GET identity ${resourceId}`;
+    try {
+      const identity = await this.#read(operation, () =>
+        this.#client(ref.subscriptionId).userAssignedIdentities.get(ref.resourceGroup, ref.name),
+      );
+      const { clientId, principalId, tenantId } = identity;
+      if (!clientId || !principalId || !tenantId) {
+        throw new Error(`ARM returned identity ${resourceId} without clientId, principalId or tenantId`);
+      }
+      return { resourceId: formatIdentityId(ref), clientId, principalId, tenantId };
+    } catch (error) {
+      throw this.#commonError(error, resourceId, operation);
+    }
+  }
+
+  async listFederatedCredentials(resourceId: string): Promise<ExistingFic[]> {
+    return this.#list(parseIdentityId(resourceId), resourceId);
+  }
+
+  async #list(ref: IdentityRef, resourceId: string): Promise<ExistingFic[]> {
+    const operation = `LIST federated credentials of ${resourceId}`;
+    try {
+      return await this.#read(operation, async () => {
+        const fics: ExistingFic[] = [];
+        for await (const fic of this.#client(ref.subscriptionId).federatedIdentityCredentials.list(
+          ref.resourceGroup,
+          ref.name,
+        )) {
+          fics.push(toExisting(fic));
+        }
+        return fics;
+      });
+    } catch (error) {
+      throw this.#commonError(error, resourceId, operation);
+    }
+  }
+
+  /**
+   * Makes the identity trust `spec.issuer` + `spec.subject` for `spec.audience`, writing only when
+   * needed (see fic-plan.ts). Throws IdentityNotFound, FederatedCredentialLimit,
+   * FederatedCredentialRejected, AzureAccessDenied or AzureRetryableError.
+   */
+  async ensureFederatedCredential(resourceId: string, spec: FicSpec): Promise<EnsureResult> {
+    const ref = parseIdentityId(resourceId);
+    // Optimistic look without the lock: the common no-change case never queues behind writes.
+    const first = this.#settle(planFederatedCredential(await this.#list(ref, resourceId), spec), resourceId);
+    if (first) return first;
+    return this.#lock.run(identityKey(ref), async () => {
+      // Under the lock the list is current (no other write of this process can intervene), so
+      // concurrent ensures for one service account write once and the rest find it unchanged.
+      for (let pass = 1; ; pass++) {
+        const plan = planFederatedCredential(await this.#list(ref, resourceId), spec);
+        const settled = this.#settle(plan, resourceId);
+        if (settled) return settled;
+        if (!plan.write) throw new Error('unreachable: an unsettled plan writes');
+        try {
+          await this.#put(ref, plan.name, spec);
+          return { name: plan.name, action: plan.action };
+        } catch (error) {
+          // Someone outside this process created the same issuer+subject since the list: look
+          // again and adopt it (once; a second time means Azure disagrees with our reading).
+          if (classifyArmError(error, Date.now()).kind === 'duplicate' && pass === 1) continue;
+          throw this.#writeError(error, resourceId, plan.name);
+        }
+      }
+    });
+  }
+
+  /** The result of a plan that needs no write, the error of one that cannot, else undefined. */
+  #settle(plan: FicPlan, resourceId: string): EnsureResult | undefined {
+    if (plan.action === 'limit') {
+      throw new FederatedCredentialLimit(
+        resourceId,
+        `it has ${plan.count}; none matches this service account`,
+      );
+    }
+    return plan.write ? undefined : { name: plan.name, action: plan.action };
+  }
+
+  async #put(ref: IdentityRef, name: string, spec: FicSpec): Promise<void> {
+    const body: FederatedIdentityCredential = {
+      issuer: spec.issuer,
+      subject: spec.subject,
+      audiences: [spec.audience],
+    };
+    await this.#write(ref, `PUT federated credential ${name} on ${formatIdentityId(ref)}`, () =>
+      this.#client(ref.subscriptionId).federatedIdentityCredentials.createOrUpdate(
+        ref.resourceGroup,
+        ref.name,
+        name,
+        body,
+      ),
+    );
+  }
+
+  #writeError(error: unknown, resourceId: string, ficName: string): unknown {
+    const failure = classifyArmError(error, Date.now());
+    if (failure.kind === 'limit') return new FederatedCredentialLimit(resourceId, failure.message);
+    if (failure.kind === 'rejected' || failure.kind === 'duplicate') {
+      return new FederatedCredentialRejected(resourceId, ficName, failure.message);
+    }
+    return this.#commonError(error, resourceId, `PUT federated credential ${ficName}`);
+  }
+
+  /**
+   * Deletes FIC `name`; `deleted: false` when it (or the identity) was already gone, in which case
+   * no write is spent.
+   */
+  async deleteFederatedCredential(resourceId: string, name: string): Promise<{ deleted: boolean }> {
+    const ref = parseIdentityId(resourceId);
+    const client = () => this.#client(ref.subscriptionId).federatedIdentityCredentials;
+    const operation = `DELETE federated credential ${name} on ${resourceId}`;
+    return this.#lock.run(identityKey(ref), async () => {
+      try {
+        await this.#read(`GET federated credential ${name}`, () =>
+          client().get(ref.resourceGroup, ref.name, name),
+        );
+        let status: number | undefined;
+        await this.#write(ref, operation, () =>
+          client().delete(ref.resourceGroup, ref.name, name, {
+            onResponse: (response) => {
+              status = response.status;
+            },
+          }),
+        );
+        // 204: ARM found nothing to delete.
+        return { deleted: status !== 204 };
+      } catch (error) {
+        if (classifyArmError(error, Date.now()).kind === 'notFound') return { deleted: false };
+        throw this.#commonError(error, resourceId, operation);
+      }
+    });
+  }
+}
+
+function toExisting(fic: FederatedIdentityCredential): ExistingFic {
+  return {
+    name: fic.name ?? '',
+    issuer: fic.issuer ?? '',
+    subject: fic.subject ?? '',
+    audiences: fic.audiences ?? [],
+  };
+}

@@ -1,0 +1,246 @@
+import { describe, expect, it } from 'vitest';
+import { Reason } from '../../../src/api/constants.ts';
+import type { EntraDatabaseAccess, EntraDatabaseServer } from '../../../src/api/types.ts';
+import {
+  checkAccess,
+  type GuardInput,
+  type NamespaceView,
+  roleNameOf,
+} from '../../../src/controller/guards.ts';
+import { matchesSelector } from '../../../src/controller/label-selector.ts';
+
+const SUB = '00000000-0000-0000-0000-000000000001';
+const id = (rg: string, name: string) =>
+  `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
+
+function access(
+  overrides: Partial<EntraDatabaseAccess['spec']> = {},
+  meta: Partial<EntraDatabaseAccess['metadata']> = {},
+): EntraDatabaseAccess {
+  return {
+    apiVersion: 'entra-access.io/v1alpha1',
+    kind: 'EntraDatabaseAccess',
+    metadata: {
+      name: 'orders-api',
+      namespace: 'orders',
+      creationTimestamp: new Date('2026-01-02T00:00:00Z'),
+      ...meta,
+    },
+    spec: {
+      serviceAccountName: 'orders-api',
+      identity: { resourceId: id('apps', 'orders-api') },
+      serverRef: 'orders-pg',
+      database: 'orders',
+      memberOf: ['orders_rw'],
+      ...overrides,
+    },
+  };
+}
+
+const server: EntraDatabaseServer = {
+  apiVersion: 'entra-access.io/v1alpha1',
+  kind: 'EntraDatabaseServer',
+  metadata: { name: 'orders-pg' },
+  spec: {
+    host: 'orders-pg.postgres.database.azure.com',
+    adminRole: 'entra-access-operator',
+    allowedNamespaces: { names: ['orders'], selector: { matchLabels: { team: 'payments' } } },
+    allowedDatabases: ['orders'],
+    allowedMemberOf: ['orders_rw', 'orders_ro'],
+  },
+};
+
+const namespace: NamespaceView = {
+  name: 'orders',
+  optedIn: true,
+  labels: {},
+  allowedIdentities: `${id('apps', 'orders-api')},/subscriptions/${SUB}/resourceGroups/shared/*`,
+};
+
+function input(overrides: Partial<GuardInput> = {}): GuardInput {
+  return { access: access(), namespace, server, others: [], ...overrides };
+}
+
+describe('checkAccess', () => {
+  it('passes a resource that meets every rule, and derives the role name', () => {
+    expect(checkAccess(input())).toEqual({ ok: true, roleName: 'orders-api' });
+    expect(checkAccess(input({ access: access({ roleName: 'orders_app' }) }))).toEqual({
+      ok: true,
+      roleName: 'orders_app',
+    });
+  });
+
+  const older = { creationTimestamp: new Date('2026-01-01T00:00:00Z') };
+  const newer = { creationTimestamp: new Date('2026-01-03T00:00:00Z') };
+
+  it.each<[string, Partial<GuardInput>, Reason, RegExp]>([
+    [
+      'namespace missing',
+      { namespace: undefined },
+      Reason.NamespaceNotOptedIn,
+      /annotate it with entra-access.io\/workload-identity=enabled/,
+    ],
+    [
+      'namespace not opted in',
+      { namespace: { ...namespace, optedIn: false } },
+      Reason.NamespaceNotOptedIn,
+      /not opted in/,
+    ],
+    [
+      'identity not on the list',
+      { access: access({ identity: { resourceId: id('apps', 'payments-api') } }) },
+      Reason.IdentityNotAllowed,
+      /add it .* entra-access.io\/allowed-identities/,
+    ],
+    [
+      'no allow-list at all',
+      { namespace: { ...namespace, allowedIdentities: undefined } },
+      Reason.IdentityNotAllowed,
+      /not allowed in namespace orders/,
+    ],
+    [
+      'server missing',
+      { server: undefined },
+      Reason.ServerNotFound,
+      /EntraDatabaseServer orders-pg does not exist/,
+    ],
+    [
+      'namespace not allowed by the server',
+      { namespace: { ...namespace, name: 'other' }, access: access({}, { namespace: 'other' }) },
+      Reason.ServerNotAllowed,
+      /does not allow namespace other/,
+    ],
+    [
+      'server with no allowedNamespaces',
+      { server: { ...server, spec: { ...server.spec, allowedNamespaces: undefined } } },
+      Reason.ServerNotAllowed,
+      /spec.allowedNamespaces/,
+    ],
+    [
+      'database not allowed',
+      { access: access({ database: 'billing' }) },
+      Reason.DatabaseNotAllowed,
+      /database billing is not in spec.allowedDatabases .*\[orders\]/,
+    ],
+    [
+      'memberOf azure_pg_admin',
+      { access: access({ memberOf: ['orders_rw', 'azure_pg_admin'] }) },
+      Reason.MemberOfNotAllowed,
+      /memberOf azure_pg_admin not allowed/,
+    ],
+    [
+      'reserved role name',
+      { access: access({ roleName: 'pg_monitor' }) },
+      Reason.RoleNameReserved,
+      /reserved/,
+    ],
+    ['role name postgres', { access: access({ roleName: 'Postgres' }) }, Reason.RoleNameReserved, /reserved/],
+    [
+      'the admin role',
+      { access: access({ roleName: 'entra-access-operator' }) },
+      Reason.RoleNameReserved,
+      /admin role/,
+    ],
+    [
+      'role name used by an older resource of another identity',
+      {
+        others: [
+          access(
+            {
+              identity: { resourceId: id('shared', 'other') },
+              serviceAccountName: 'x',
+              roleName: 'orders-api',
+            },
+            { name: 'first', namespace: 'billing', ...older },
+          ),
+        ],
+      },
+      Reason.RoleNameInUse,
+      /already used by EntraDatabaseAccess billing\/first/,
+    ],
+    [
+      'service account bound to another identity by an older resource',
+      {
+        others: [
+          access(
+            { identity: { resourceId: id('shared', 'other') }, roleName: 'other_role' },
+            { name: 'first', ...older },
+          ),
+        ],
+      },
+      Reason.ServiceAccountConflict,
+      /already bound to identity .*shared.*other by EntraDatabaseAccess orders\/first/,
+    ],
+  ])('refuses when %s', (_name, overrides, reason, message) => {
+    const verdict = checkAccess(input(overrides));
+    expect(verdict).toMatchObject({ ok: false, reason });
+    expect(verdict.ok ? '' : verdict.message).toMatch(message);
+  });
+
+  it('lets the first of two conflicting resources keep what it has', () => {
+    const first = access(
+      { identity: { resourceId: id('shared', 'other') }, roleName: 'other_role' },
+      { name: 'later', ...newer },
+    );
+    expect(checkAccess(input({ others: [first] })).ok).toBe(true);
+  });
+
+  it('allows several resources of one identity to share its role and service account', () => {
+    const sibling = access({ database: 'orders' }, { name: 'orders-api-reporting', ...older });
+    expect(checkAccess(input({ others: [sibling] })).ok).toBe(true);
+  });
+
+  it('allows every database with ["*"] and a namespace matched by the selector', () => {
+    const open = {
+      ...server,
+      spec: {
+        ...server.spec,
+        allowedDatabases: ['*'],
+        allowedNamespaces: { selector: { matchLabels: { team: 'payments' } } },
+      },
+    };
+    const ns = { ...namespace, name: 'pay', labels: { team: 'payments' } };
+    expect(
+      checkAccess(
+        input({
+          server: open,
+          namespace: ns,
+          access: access({ database: 'anything' }, { namespace: 'pay' }),
+        }),
+      ).ok,
+    ).toBe(true);
+  });
+
+  it('takes metadata.name as the role name when spec.roleName is empty', () => {
+    expect(roleNameOf(access({ roleName: '' }, { name: 'from-meta' }))).toBe('from-meta');
+  });
+});
+
+describe('matchesSelector', () => {
+  const labels = { team: 'payments', tier: 'backend' };
+  it.each<[string, Parameters<typeof matchesSelector>[1], boolean]>([
+    ['empty selector', {}, true],
+    ['matchLabels hit', { matchLabels: { team: 'payments' } }, true],
+    ['matchLabels miss', { matchLabels: { team: 'orders' } }, false],
+    ['In', { matchExpressions: [{ key: 'tier', operator: 'In', values: ['backend', 'web'] }] }, true],
+    ['In on a missing key', { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] }, false],
+    [
+      'NotIn on a missing key',
+      { matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['a'] }] },
+      true,
+    ],
+    ['NotIn hit', { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['backend'] }] }, false],
+    ['Exists', { matchExpressions: [{ key: 'team', operator: 'Exists' }] }, true],
+    ['DoesNotExist', { matchExpressions: [{ key: 'team', operator: 'DoesNotExist' }] }, false],
+    [
+      'all must hold',
+      {
+        matchLabels: { team: 'payments' },
+        matchExpressions: [{ key: 'tier', operator: 'In', values: ['web'] }],
+      },
+      false,
+    ],
+  ])('%s', (_name, selector, expected) => {
+    expect(matchesSelector(labels, selector)).toBe(expected);
+  });
+});
