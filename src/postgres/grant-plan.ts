@@ -1,0 +1,345 @@
+// What SQL brings a role's memberships and object privileges from what the server holds to what
+// the access resource asks for. Pure: the caller reads the catalogs (currentPrivileges), calls
+// planGrants, runs the statements (applyPlan) and records `applied`.
+//
+// The diff, in normalised entries (privilege-set.ts):
+//   grant  = desired − held
+//   revoke = (applied − desired) ∩ held
+// so a reconcile with no change plans nothing (no DDL in the steady state), and only what an
+// earlier generation of this resource applied is ever revoked: privileges someone else granted to
+// the role are left alone.
+import { GRANT_TARGETS, type Grant, isPrivilegeFor, PRIVILEGES_BY_TARGET } from '../api/types.ts';
+import {
+  assertIdentifier,
+  assertManageableRole,
+  InvalidPrivilegeError,
+  privilegeList,
+  quoteIdentifier,
+  quoteQualified,
+} from './identifiers.ts';
+import {
+  type AccessTarget,
+  type CatalogQuery,
+  type Expansion,
+  entryKey,
+  expand,
+  KIND_TARGET,
+  type Membership,
+  type MissingObject,
+  membershipKey,
+  type ObjectKind,
+  type PrivilegeEntry,
+  type PrivilegeSnapshot,
+  relationNames,
+  wholeSchemaKey,
+} from './privilege-set.ts';
+
+/** What one access resource asks for in one database; also the shape of the `applied` record. */
+export interface AccessRecord {
+  role: string;
+  database: string;
+  memberOf: string[];
+  grants: Grant[];
+}
+
+export interface PlannedStatement {
+  action: 'grant' | 'revoke';
+  /** The database whose connection runs the statement. */
+  database: string;
+  /**
+   * `cluster`: a role membership or a database privilege. Both live in shared catalogs, so the
+   * statement has the same effect from any database; it runs in the target database, inside that
+   * database's transaction. `database`: a schema, table or sequence privilege, valid only when
+   * connected to `database`.
+   */
+  scope: 'cluster' | 'database';
+  sql: string;
+}
+
+export interface GrantPlan {
+  /** Revokes first (deepest objects first, memberships last), then grants (memberships first). */
+  statements: PlannedStatement[];
+  /** The record to store once the statements have run: `desired`, normalised. */
+  applied: AccessRecord;
+  /** Objects the desired grants name that do not exist; their grants are not in `statements`. */
+  missing: MissingObject[];
+}
+
+export interface PlanInput {
+  desired: AccessRecord;
+  /** What an earlier generation applied and recorded; undefined when nothing was. */
+  applied?: AccessRecord | undefined;
+  /** currentPrivileges() for every query catalogQueries(desired, applied) returned. */
+  snapshots: readonly PrivilegeSnapshot[];
+}
+
+/** Most objects per GRANT/REVOKE statement, to keep statements a sane size for big schemas. */
+const MAX_OBJECTS_PER_STATEMENT = 100;
+
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+function uniqueSorted(values: readonly string[]): string[] {
+  return [...new Set(values)].sort(byText);
+}
+
+/**
+ * Checks every identifier and privilege (input may not have passed the CRD schema) and returns a
+ * canonical copy: sorted, duplicates removed, ALL kept as written so the record does not depend on
+ * the server version. Throws InvalidIdentifierError or InvalidPrivilegeError.
+ */
+export function normaliseRecord(record: AccessRecord): AccessRecord {
+  assertIdentifier(record.role);
+  assertIdentifier(record.database);
+  const memberOf = uniqueSorted(record.memberOf ?? []);
+  for (const group of memberOf) assertIdentifier(group);
+  const grants = new Map<string, Grant>();
+  for (const grant of record.grants ?? []) {
+    const normal = normaliseGrant(grant);
+    grants.set(JSON.stringify(normal), normal);
+  }
+  const sorted = [...grants.entries()].sort(([a], [b]) => byText(a, b)).map(([, grant]) => grant);
+  return { role: record.role, database: record.database, memberOf, grants: sorted };
+}
+
+function normaliseGrant(grant: Grant): Grant {
+  const on = grant.on as string;
+  if (!(GRANT_TARGETS as readonly string[]).includes(on)) throw new InvalidPrivilegeError(on, undefined);
+  const privilegeSet = new Set<string>(grant.privileges ?? []);
+  if (privilegeSet.size === 0) throw new InvalidPrivilegeError(on, undefined);
+  for (const privilege of privilegeSet) {
+    if (!isPrivilegeFor(grant.on, privilege)) throw new InvalidPrivilegeError(on, privilege);
+  }
+  // Closed-list order, so equal sets serialise equally.
+  const privileges = (PRIVILEGES_BY_TARGET[grant.on] as readonly string[]).filter((p) => privilegeSet.has(p));
+  if (grant.on === 'database') return { on: 'database', privileges } as Grant;
+  assertIdentifier(grant.schema);
+  if (grant.on === 'tables' && grant.tables !== undefined) {
+    const tables = uniqueSorted(grant.tables);
+    if (tables.length === 0)
+      throw new InvalidPrivilegeError('tables', undefined, 'an empty table list (omit `tables` for all)');
+    for (const table of tables) assertIdentifier(table);
+    return { on: 'tables', schema: grant.schema, tables, privileges } as Grant;
+  }
+  return { on: grant.on, schema: grant.schema, privileges } as Grant;
+}
+
+/** Schemas the grants of some records name. */
+function schemasOf(...records: Array<AccessRecord | undefined>): string[] {
+  return uniqueSorted(
+    records.flatMap((record) =>
+      (record?.grants ?? []).flatMap((grant) => (grant.on === 'database' ? [] : [grant.schema])),
+    ),
+  );
+}
+
+/**
+ * What to read before planning: the desired (role, database), and the applied one when the role
+ * or database changed since (its privileges are revoked there). Memberships are cluster-wide, so
+ * only the desired groups need an existence check.
+ */
+export function catalogQueries(desired: AccessRecord, applied?: AccessRecord): CatalogQuery[] {
+  const same = !applied || (applied.role === desired.role && applied.database === desired.database);
+  const first: CatalogQuery = {
+    role: desired.role,
+    database: desired.database,
+    schemas: schemasOf(desired, same ? applied : undefined),
+    groups: uniqueSorted(desired.memberOf),
+  };
+  if (same || !applied) return [first];
+  return [first, { role: applied.role, database: applied.database, schemas: schemasOf(applied), groups: [] }];
+}
+
+function snapshotFor(
+  snapshots: readonly PrivilegeSnapshot[],
+  role: string,
+  database: string,
+): PrivilegeSnapshot {
+  const found = snapshots.find((s) => s.role === role && s.database === database);
+  if (!found) throw new Error(`no catalog snapshot of role "${role}" in database "${database}"`);
+  return found;
+}
+
+export function planGrants(input: PlanInput): GrantPlan {
+  assertManageableRole(input.desired.role);
+  const desired = normaliseRecord(input.desired);
+  const applied = input.applied ? normaliseRecord(input.applied) : undefined;
+  const desiredSnapshot = snapshotFor(input.snapshots, desired.role, desired.database);
+  const appliedSnapshot = applied ? snapshotFor(input.snapshots, applied.role, applied.database) : undefined;
+  const used =
+    appliedSnapshot && appliedSnapshot !== desiredSnapshot
+      ? [desiredSnapshot, appliedSnapshot]
+      : [desiredSnapshot];
+
+  const want = expand(desired, desiredSnapshot);
+  // Memberships of the applied record need no expansion: they are checked against what is held.
+  const had: Expansion =
+    applied && appliedSnapshot
+      ? expand({ ...applied, memberOf: [] }, appliedSnapshot)
+      : { entries: [], memberships: [], wholeSchemas: new Set(), missing: [] };
+  const hadMemberships: Membership[] = (applied?.memberOf ?? []).map((group) => ({
+    role: applied!.role,
+    group,
+  }));
+
+  const held = new Set(used.flatMap((s) => s.held.map(entryKey)));
+  const heldMemberships = new Set(
+    used.flatMap((s) =>
+      s.roleExists ? s.memberOf.map((group) => membershipKey({ role: s.role, group })) : [],
+    ),
+  );
+  const wanted = new Set(want.entries.map(entryKey));
+  const wantedMemberships = new Set(want.memberships.map(membershipKey));
+
+  const grants = want.entries.filter((e) => !held.has(entryKey(e)));
+  const revokes = had.entries.filter((e) => !wanted.has(entryKey(e)) && held.has(entryKey(e)));
+  const joins = want.memberships.filter((m) => !heldMemberships.has(membershipKey(m)));
+  const leaves = uniqueMemberships(hadMemberships).filter(
+    (m) => !wantedMemberships.has(membershipKey(m)) && heldMemberships.has(membershipKey(m)),
+  );
+
+  const cluster = desired.database;
+  const statements = [
+    ...renderPrivileges('revoke', revokes, had.wholeSchemas, used, cluster),
+    ...leaves.map((m) => membershipStatement('revoke', m, cluster)),
+    ...joins.map((m) => membershipStatement('grant', m, cluster)),
+    ...renderPrivileges('grant', grants, want.wholeSchemas, used, cluster),
+  ];
+  return { statements, applied: desired, missing: want.missing };
+}
+
+function uniqueMemberships(memberships: Membership[]): Membership[] {
+  return [...new Map(memberships.map((m) => [membershipKey(m), m])).values()];
+}
+
+function membershipStatement(action: 'grant' | 'revoke', m: Membership, database: string): PlannedStatement {
+  const sql =
+    action === 'grant'
+      ? `GRANT ${quoteIdentifier(m.group)} TO ${quoteIdentifier(m.role)}`
+      : `REVOKE ${quoteIdentifier(m.group)} FROM ${quoteIdentifier(m.role)}`;
+  return { action, database, scope: 'cluster', sql };
+}
+
+/** Grants deepen from database to relations; revokes go the other way round. */
+const GRANT_ORDER: ObjectKind[] = ['database', 'schema', 'table', 'sequence'];
+const REVOKE_ORDER: ObjectKind[] = ['sequence', 'table', 'schema', 'database'];
+
+interface StatementGroup {
+  role: string;
+  database: string;
+  kind: ObjectKind;
+  schema: string;
+  privileges: string[];
+  names: string[];
+}
+
+/**
+ * Entries → statements: privileges on one object go in one statement, and objects with the same
+ * privileges share one. `ALL TABLES|SEQUENCES IN SCHEMA` is used only where the grant asked for
+ * the whole schema and the group covers every such relation the catalog lists, so a statement never
+ * reaches an object the diff did not choose.
+ */
+function renderPrivileges(
+  action: 'grant' | 'revoke',
+  entries: PrivilegeEntry[],
+  wholeSchemas: Set<string>,
+  snapshots: PrivilegeSnapshot[],
+  clusterDatabase: string,
+): PlannedStatement[] {
+  const perObject = new Map<string, { entry: PrivilegeEntry; privileges: Set<string> }>();
+  for (const entry of entries) {
+    const key = JSON.stringify([entry.role, entry.database, entry.kind, entry.schema, entry.name]);
+    const item = perObject.get(key) ?? { entry, privileges: new Set<string>() };
+    item.privileges.add(entry.privilege);
+    perObject.set(key, item);
+  }
+  const groups = new Map<string, StatementGroup>();
+  for (const { entry, privileges } of perObject.values()) {
+    const ordered = (PRIVILEGES_BY_TARGET[KIND_TARGET[entry.kind]] as readonly string[]).filter((p) =>
+      privileges.has(p),
+    );
+    const relation = entry.kind === 'table' || entry.kind === 'sequence';
+    // Databases and schemas are one object each; relations group by schema and privilege set.
+    const key = JSON.stringify([
+      entry.role,
+      entry.database,
+      entry.kind,
+      entry.schema,
+      relation ? '' : entry.name,
+      ordered,
+    ]);
+    const group = groups.get(key) ?? {
+      role: entry.role,
+      database: entry.database,
+      kind: entry.kind,
+      schema: entry.schema,
+      privileges: ordered,
+      names: [],
+    };
+    group.names.push(entry.name);
+    groups.set(key, group);
+  }
+  const order = action === 'grant' ? GRANT_ORDER : REVOKE_ORDER;
+  const sorted = [...groups.values()].sort(
+    (a, b) =>
+      order.indexOf(a.kind) - order.indexOf(b.kind) ||
+      byText(a.role, b.role) ||
+      byText(a.database, b.database) ||
+      byText(a.schema, b.schema) ||
+      byText(a.privileges.join(), b.privileges.join()) ||
+      byText(a.names[0] ?? '', b.names[0] ?? ''),
+  );
+  return sorted.flatMap((group) => renderGroup(action, group, wholeSchemas, snapshots, clusterDatabase));
+}
+
+function renderGroup(
+  action: 'grant' | 'revoke',
+  group: StatementGroup,
+  wholeSchemas: Set<string>,
+  snapshots: PrivilegeSnapshot[],
+  clusterDatabase: string,
+): PlannedStatement[] {
+  const privileges = privilegeList(KIND_TARGET[group.kind], group.privileges);
+  const grantee = quoteIdentifier(group.role);
+  const sql = (on: string): string =>
+    action === 'grant'
+      ? `GRANT ${privileges} ON ${on} TO ${grantee}`
+      : `REVOKE ${privileges} ON ${on} FROM ${grantee}`;
+  if (group.kind === 'database') {
+    return [
+      {
+        action,
+        database: clusterDatabase,
+        scope: 'cluster',
+        sql: sql(`DATABASE ${quoteIdentifier(group.names[0]!)}`),
+      },
+    ];
+  }
+  const here = (text: string): PlannedStatement => ({
+    action,
+    database: group.database,
+    scope: 'database',
+    sql: text,
+  });
+  if (group.kind === 'schema') return [here(sql(`SCHEMA ${quoteIdentifier(group.schema)}`))];
+
+  const kind = group.kind;
+  const names = uniqueSorted(group.names);
+  const snapshot = snapshotFor(snapshots, group.role, group.database);
+  const all = relationNames(snapshot, group.schema, kind);
+  const whole =
+    wholeSchemas.has(wholeSchemaKey(group.role, group.database, kind, group.schema)) &&
+    names.length === all.length &&
+    all.every((name) => names.includes(name));
+  const plural = kind === 'table' ? 'TABLES' : 'SEQUENCES';
+  if (whole) return [here(sql(`ALL ${plural} IN SCHEMA ${quoteIdentifier(group.schema)}`))];
+  const statements: PlannedStatement[] = [];
+  for (let i = 0; i < names.length; i += MAX_OBJECTS_PER_STATEMENT) {
+    const objects = names
+      .slice(i, i + MAX_OBJECTS_PER_STATEMENT)
+      .map((name) => quoteQualified(group.schema, name));
+    statements.push(here(sql(`${kind === 'table' ? 'TABLE' : 'SEQUENCE'} ${objects.join(', ')}`)));
+  }
+  return statements;
+}
+
+export type { AccessTarget, CatalogQuery, MissingObject, PrivilegeEntry, PrivilegeSnapshot };

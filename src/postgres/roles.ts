@@ -1,0 +1,380 @@
+// The PostgreSQL side effects of the operator, run as the server's Entra admin: read what the
+// server is, make sure an Entra principal exists for a managed identity, run a grant plan, and
+// drop a role without ever dropping data. Every value goes in as a query parameter, and every
+// name that must be SQL text goes through quoteIdentifier (identifiers.ts).
+import type pg from 'pg';
+import { currentPrivileges, type Queryable } from './catalog.ts';
+import { type AccessRecord, catalogQueries, type PlannedStatement, planGrants } from './grant-plan.ts';
+import { assertManageableRole, quoteIdentifier } from './identifiers.ts';
+import { absentSnapshot, type PrivilegeSnapshot } from './privilege-set.ts';
+
+export { currentPrivileges, type Queryable } from './catalog.ts';
+
+/** The pool for a database of the server being worked on (pools.ts keeps one per database). */
+export type PoolFor = (database: string) => pg.Pool;
+
+/** Principals are created, and roles dropped, from here: pgaadauth lives in this database. */
+export const ADMIN_DATABASE = 'postgres';
+
+function sqlState(error: unknown): string | undefined {
+  return (error as { code?: unknown })?.code as string | undefined;
+}
+
+// --- serverInfo ---
+
+export interface ServerInfo {
+  /** server_version, e.g. "17.5". */
+  version: string;
+  /** server_version_num, e.g. 170005. */
+  versionNum: number;
+  currentUser: string;
+  /** pgaadauth_list_principals(boolean) exists: Microsoft Entra authentication is enabled. */
+  pgaadauth: boolean;
+  /** current_user is an Entra admin per pgaadauth_list_principals(true); undefined without pgaadauth. */
+  entraAdmin: boolean | undefined;
+}
+
+/** For the EntraDatabaseServer Ready check: connected, pgaadauth present, and we are its admin. */
+export async function serverInfo(db: Queryable): Promise<ServerInfo> {
+  const { rows } = await db.query<{
+    version: string;
+    version_num: number;
+    current_user: string;
+    pgaadauth: boolean;
+  }>(
+    `SELECT current_setting('server_version') AS version,
+            current_setting('server_version_num')::int AS version_num,
+            current_user::text AS current_user,
+            to_regprocedure('pgaadauth_list_principals(boolean)') IS NOT NULL AS pgaadauth`,
+  );
+  const row = rows[0]!;
+  let entraAdmin: boolean | undefined;
+  if (row.pgaadauth) {
+    const admins = await db.query<{ admin: boolean }>(
+      'SELECT EXISTS (SELECT 1 FROM pgaadauth_list_principals(true) p WHERE p.rolname = current_user) AS admin',
+    );
+    entraAdmin = admins.rows[0]!.admin;
+  }
+  return {
+    version: row.version,
+    versionNum: row.version_num,
+    currentUser: row.current_user,
+    pgaadauth: row.pgaadauth,
+    entraAdmin,
+  };
+}
+
+// --- ensurePrincipal ---
+
+/** The wanted role name is taken by a role that is not this identity's: never take it over. */
+export class RoleConflictError extends Error {
+  override readonly name = 'RoleConflictError';
+  readonly reason = 'RoleConflict';
+  readonly role: string;
+  /** The Entra object the existing role maps to; undefined for a role that is not an Entra principal. */
+  readonly existingObjectId: string | undefined;
+
+  constructor(role: string, principalId: string, existingObjectId: string | undefined) {
+    super(
+      existingObjectId === undefined
+        ? `role "${role}" already exists and is not a Microsoft Entra principal; choose another roleName ` +
+            `(the operator never takes over a role it did not create for identity ${principalId})`
+        : `role "${role}" already exists for another Microsoft Entra object (${existingObjectId}); choose ` +
+            `another roleName for identity ${principalId}`,
+    );
+    this.role = role;
+    this.existingObjectId = existingObjectId;
+  }
+}
+
+export interface EnsurePrincipalInput {
+  /** The role name wanted for the identity. */
+  role: string;
+  /** The managed identity's principal (object) id. */
+  principalId: string;
+}
+
+export interface EnsuredPrincipal {
+  /** The role the identity logs in as: `role`, or the one it already had. */
+  role: string;
+  /** pgaadauth_create_principal_with_oid ran in this call. */
+  created: boolean;
+  /** The identity already had a role under another name, which is used instead of creating one. */
+  adoptedExisting: boolean;
+  /**
+   * The role existed without LOGIN (kept by an earlier deletion because it owned objects) and got
+   * LOGIN back: the identity is wanted again.
+   */
+  loginRestored: boolean;
+}
+
+// One round trip, the common case on every reconcile. Azure documents the result columns as
+// rolname, principalType, objectId, ...; whether they come back camelCase or folded to lower case
+// depends on how the function was declared, so the object id is picked by a case-insensitive key.
+const FIND_PRINCIPAL = `
+  WITH principals AS (
+    SELECT p.rolname::text AS rolname,
+           (SELECT e.value FROM jsonb_each_text(to_jsonb(p)) e WHERE lower(e.key) = 'objectid') AS object_id
+      FROM pgaadauth_list_principals(false) p)
+  SELECT current_database()::text AS database,
+         mine.rolname AS mine, r.rolcanlogin AS mine_can_login,
+         (SELECT coalesce(object_id, '') FROM principals WHERE rolname = $2) AS holder_object_id,
+         EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2) AS name_taken
+    FROM (SELECT 1) one
+    LEFT JOIN LATERAL (SELECT rolname FROM principals WHERE lower(object_id) = lower($1)
+                        ORDER BY rolname LIMIT 1) mine ON true
+    LEFT JOIN pg_roles r ON r.rolname = mine.rolname`;
+
+interface FindRow {
+  database: string;
+  mine: string | null;
+  mine_can_login: boolean | null;
+  holder_object_id: string | null;
+  name_taken: boolean;
+}
+
+/**
+ * Makes sure the identity has an Entra principal role, creating it only when the identity has none.
+ * Must run in database `postgres` as an Entra admin. Throws RoleConflictError, ReservedRoleError.
+ */
+export async function ensurePrincipal(db: Queryable, input: EnsurePrincipalInput): Promise<EnsuredPrincipal> {
+  assertManageableRole(input.role);
+  if (input.principalId.trim() === '') throw new Error('ensurePrincipal needs a principalId');
+  for (let attempt = 0; ; attempt++) {
+    const row = (await db.query<FindRow>(FIND_PRINCIPAL, [input.principalId, input.role])).rows[0]!;
+    if (row.database !== ADMIN_DATABASE) {
+      throw new Error(
+        `Entra principals are managed from database "${ADMIN_DATABASE}", not "${row.database}"`,
+      );
+    }
+    if (row.mine !== null) {
+      const loginRestored = row.mine_can_login === false;
+      if (loginRestored) await db.query(`ALTER ROLE ${quoteIdentifier(row.mine)} LOGIN`);
+      return { role: row.mine, created: false, adoptedExisting: row.mine !== input.role, loginRestored };
+    }
+    if (row.name_taken) {
+      throw new RoleConflictError(input.role, input.principalId, row.holder_object_id ?? undefined);
+    }
+    try {
+      // Parameters, never SQL text: pgaadauth quotes the name itself.
+      await db.query("SELECT pgaadauth_create_principal_with_oid($1, $2, 'service', false, false)", [
+        input.role,
+        input.principalId,
+      ]);
+      return { role: input.role, created: true, adoptedExisting: false, loginRestored: false };
+    } catch (error) {
+      // Created concurrently (another replica, a retried reconcile): look again, once.
+      if (sqlState(error) !== '42710' || attempt > 0) throw error;
+    }
+  }
+}
+
+// --- applyPlan ---
+
+export interface ApplyResult {
+  executed: number;
+  /** Databases written to, in order. */
+  databases: string[];
+  /** WARNINGs the server sent, e.g. "no privileges were granted" when the admin lacks grant option. */
+  warnings: string[];
+}
+
+export class ApplyError extends Error {
+  override readonly name = 'ApplyError';
+  readonly database: string;
+  readonly statement: string;
+  readonly code: string | undefined;
+
+  constructor(database: string, statement: string, cause: unknown) {
+    super(
+      `in database "${database}": ${(cause as Error)?.message ?? String(cause)} (while running: ${statement})`,
+      {
+        cause,
+      },
+    );
+    this.database = database;
+    this.statement = statement;
+    this.code = sqlState(cause);
+  }
+}
+
+/**
+ * Runs the statements, one transaction per database in order of first appearance: a failure leaves
+ * that database as it was (the caller then keeps its old `applied` record). Statements of separate
+ * databases are not atomic together; the planner puts revokes first, so a partial run never
+ * grants more than asked.
+ */
+export async function applyPlan(
+  poolFor: PoolFor,
+  statements: readonly PlannedStatement[],
+): Promise<ApplyResult> {
+  const result: ApplyResult = { executed: 0, databases: [], warnings: [] };
+  const byDatabase = new Map<string, PlannedStatement[]>();
+  for (const statement of statements) {
+    byDatabase.set(statement.database, [...(byDatabase.get(statement.database) ?? []), statement]);
+  }
+  for (const [database, batch] of byDatabase) {
+    await inTransaction(poolFor(database), database, batch, result);
+    result.databases.push(database);
+  }
+  return result;
+}
+
+async function inTransaction(
+  pool: pg.Pool,
+  database: string,
+  batch: PlannedStatement[],
+  result: ApplyResult,
+): Promise<void> {
+  const client = await pool.connect();
+  const onNotice = (notice: { severity?: string | undefined; message?: string | undefined }): void => {
+    if (notice.severity === 'WARNING') result.warnings.push(notice.message ?? '');
+  };
+  let broken = false;
+  // A connection lost between statements is reported as an event; the next query fails anyway.
+  const onError = (): void => {
+    broken = true;
+  };
+  client.on('notice', onNotice);
+  client.on('error', onError);
+  let current = 'BEGIN';
+  try {
+    await client.query('BEGIN');
+    // GRANT/REVOKE update catalog rows; never wait long behind an application's lock.
+    await client.query("SET LOCAL lock_timeout = '10s'");
+    for (const statement of batch) {
+      current = statement.sql;
+      await client.query(statement.sql);
+    }
+    current = 'COMMIT';
+    await client.query('COMMIT');
+    result.executed += batch.length;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    throw new ApplyError(database, current, error);
+  } finally {
+    client.off('notice', onNotice);
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
+
+// --- dropRole ---
+
+export interface OwnedObject {
+  /** The database holding it; null for a cluster-wide object (a database, a tablespace). */
+  database: string | null;
+  description: string;
+}
+
+export interface DropRoleInput {
+  role: string;
+  /** What this resource applied: revoked before the drop (the role cannot be dropped while it has privileges). */
+  applied?: AccessRecord | undefined;
+}
+
+export type DropRoleResult =
+  | { dropped: true; existed: boolean; revoked: number }
+  | { dropped: false; reason: 'RoleOwnsObjects'; objects: OwnedObject[]; revoked: number }
+  | { dropped: false; reason: 'RoleHasDependencies'; detail: string; revoked: number };
+
+/**
+ * Revokes what was applied, then drops the role if it owns nothing in any database (pg_shdepend is
+ * cluster-wide). A role that owns objects, or that something else still depends on, is kept with
+ * its login revoked: dropping it would need its objects dropped or reassigned, and that is data.
+ */
+export async function dropRole(poolFor: PoolFor, input: DropRoleInput): Promise<DropRoleResult> {
+  assertManageableRole(input.role);
+  if (input.applied && input.applied.role !== input.role) {
+    throw new Error(`dropRole of "${input.role}" was given the applied record of "${input.applied.role}"`);
+  }
+  const admin = poolFor(ADMIN_DATABASE);
+  const role = await admin.query<{ rolcanlogin: boolean }>(
+    'SELECT rolcanlogin FROM pg_roles WHERE rolname = $1',
+    [input.role],
+  );
+  if (!role.rowCount) return { dropped: true, existed: false, revoked: 0 };
+
+  const revoked = input.applied ? await revokeApplied(poolFor, input.applied) : 0;
+  const objects = await ownedObjects(poolFor, input.role, input.applied?.database);
+  const keepWithoutLogin = async (): Promise<void> => {
+    if (role.rows[0]!.rolcanlogin) await admin.query(`ALTER ROLE ${quoteIdentifier(input.role)} NOLOGIN`);
+  };
+  if (objects.length > 0) {
+    await keepWithoutLogin();
+    return { dropped: false, reason: 'RoleOwnsObjects', objects, revoked };
+  }
+  try {
+    await admin.query(`DROP ROLE ${quoteIdentifier(input.role)}`);
+    return { dropped: true, existed: true, revoked };
+  } catch (error) {
+    // 2BP01: privileges someone else granted, or an object created since the check.
+    if (sqlState(error) !== '2BP01') throw error;
+    await keepWithoutLogin();
+    const detail = (error as { detail?: string }).detail ?? (error as Error).message;
+    return { dropped: false, reason: 'RoleHasDependencies', detail, revoked };
+  }
+}
+
+async function revokeApplied(poolFor: PoolFor, applied: AccessRecord): Promise<number> {
+  const nothing: AccessRecord = { role: applied.role, database: applied.database, memberOf: [], grants: [] };
+  const snapshots: PrivilegeSnapshot[] = [];
+  for (const query of catalogQueries(nothing, applied)) {
+    try {
+      snapshots.push(await currentPrivileges(poolFor(query.database), query));
+    } catch (error) {
+      // The database is gone, and with it every privilege in it; memberships are revoked by DROP ROLE.
+      if (sqlState(error) !== '3D000') throw error;
+      const version = await poolFor(ADMIN_DATABASE).query<{ v: number }>(
+        "SELECT current_setting('server_version_num')::int AS v",
+      );
+      snapshots.push(absentSnapshot(query, version.rows[0]!.v));
+    }
+  }
+  const plan = planGrants({ desired: nothing, applied, snapshots });
+  return (await applyPlan(poolFor, plan.statements)).executed;
+}
+
+const OWNED = `
+  SELECT d.datname::text AS database, s.classid::oid AS classid, s.objid::oid AS objid, s.objsubid,
+         CASE WHEN s.dbid = 0 OR d.datname = current_database()
+              THEN pg_describe_object(s.classid, s.objid, s.objsubid) END AS description
+    FROM pg_shdepend s
+    LEFT JOIN pg_database d ON d.oid = s.dbid
+   WHERE s.refclassid = 'pg_authid'::regclass AND s.deptype = 'o'
+     AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
+   ORDER BY 1, 5`;
+
+/** What the role owns anywhere on the server, described where a pool can reach its database. */
+async function ownedObjects(
+  poolFor: PoolFor,
+  role: string,
+  known: string | undefined,
+): Promise<OwnedObject[]> {
+  const { rows } = await poolFor(ADMIN_DATABASE).query<{
+    database: string | null;
+    classid: string;
+    objid: string;
+    objsubid: number;
+    description: string | null;
+  }>(OWNED, [role]);
+  const objects: OwnedObject[] = [];
+  for (const row of rows) {
+    let description = row.description;
+    // pg_describe_object only resolves objects of the connected database.
+    if (description === null && row.database !== null && row.database === known) {
+      const described = await poolFor(row.database).query<{ d: string | null }>(
+        'SELECT pg_describe_object($1::oid, $2::oid, $3::int) AS d',
+        [row.classid, row.objid, row.objsubid],
+      );
+      description = described.rows[0]?.d ?? null;
+    }
+    objects.push({
+      database: row.database,
+      description: description ?? `object ${row.objid} of catalog ${row.classid}`,
+    });
+  }
+  return objects;
+}
