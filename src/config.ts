@@ -25,6 +25,23 @@ export interface Config {
   azureCloud: AzureCloud;
   authorityHost: string;
   logLevel: LogLevel;
+  controller: ControllerConfig;
+}
+
+export interface ControllerConfig {
+  /** Used in federated credential names, so several clusters can share one identity. */
+  clusterName: string;
+  /** The cluster's OIDC issuer URL: the issuer of every federated credential the operator writes. */
+  oidcIssuerUrl: string;
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  /** Overrides of the cloud's defaults; undefined means the cloud's. */
+  armEndpoint?: string;
+  postgresTokenScope?: string;
+  maxConcurrentReconciles: number;
+  /** Every resource is reconciled at least this often, so drift is repaired. */
+  resyncPeriodSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -32,7 +49,7 @@ export class ConfigError extends Error {
 }
 
 /** Roles this build can run; `run` with no role flag starts all of them. */
-export const AVAILABLE_ROLES: readonly Role[] = ['webhook'];
+export const AVAILABLE_ROLES: readonly Role[] = ['webhook', 'controller'];
 
 /** Entra authority per cloud: what pods get as AZURE_AUTHORITY_HOST unless overridden. */
 export const AUTHORITY_HOSTS: Record<AzureCloud, string> = {
@@ -103,6 +120,30 @@ export const OPTIONS = {
   },
   'authority-host': { type: 'string', help: "Entra authority for pods (https); default: the cloud's." },
   'log-level': { type: 'string', default: 'info', help: 'debug, info, warn or error.' },
+  'cluster-name': {
+    type: 'string',
+    default: 'aks',
+    help: 'Short name of this cluster, part of every federated credential name (controller).',
+  },
+  'oidc-issuer-url': {
+    type: 'string',
+    help: "The cluster's OIDC issuer URL (az aks show --query oidcIssuerProfile.issuerUrl); required by the controller.",
+  },
+  'leader-elect': {
+    type: 'string',
+    default: 'true',
+    help: 'Elect one controller among the replicas (Lease).',
+  },
+  'leader-election-namespace': { type: 'string', help: 'Namespace of the Lease; default: --namespace.' },
+  'leader-election-id': { type: 'string', default: 'entra-access-controller', help: 'Name of the Lease.' },
+  'arm-endpoint': { type: 'string', help: "Azure Resource Manager endpoint; default: the cloud's." },
+  'postgres-token-scope': { type: 'string', help: "Entra scope of PostgreSQL tokens; default: the cloud's." },
+  'max-concurrent-reconciles': { type: 'string', default: '4', help: 'Reconciles that run at once.' },
+  'resync-period': {
+    type: 'string',
+    default: '600',
+    help: 'Seconds between full reconciles of every resource (drift repair); a resync without change writes nothing.',
+  },
 } as const satisfies Record<string, Option>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -194,6 +235,48 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     );
   }
 
+  const httpsUrl = (name: OptionName, required: boolean): string | undefined => {
+    const { value, from } = setting(name);
+    if (value === '') {
+      if (required) throw new ConfigError(`${from}: required by the controller role`);
+      return undefined;
+    }
+    if (!/^https:\/\/[^\s/]+(\/\S*)?$/.test(value))
+      throw new ConfigError(`${from}: expected an https URL, got "${value}"`);
+    return value;
+  };
+  const leaderElect = setting('leader-elect');
+  if (!/^(true|false)$/.test(leaderElect.value)) {
+    throw new ConfigError(`${leaderElect.from}: expected true or false, got "${leaderElect.value}"`);
+  }
+  const clusterName = setting('cluster-name');
+  if (!DNS_LABEL.test(clusterName.value) || clusterName.value.length > 40) {
+    throw new ConfigError(
+      `${clusterName.from}: expected a DNS label of at most 40 characters, got "${clusterName.value}"`,
+    );
+  }
+  const runsController = roles.includes('controller');
+  const controller: ControllerConfig = {
+    clusterName: clusterName.value,
+    oidcIssuerUrl: httpsUrl('oidc-issuer-url', runsController) ?? '',
+    leaderElect: leaderElect.value === 'true',
+    leaderElectionNamespace: setting('leader-election-namespace').value || namespace.value,
+    leaderElectionId: setting('leader-election-id').value,
+    maxConcurrentReconciles: integer('max-concurrent-reconciles', 1, 64),
+    resyncPeriodSeconds: integer('resync-period', 10, 86400),
+  };
+  const armEndpoint = httpsUrl('arm-endpoint', false);
+  if (armEndpoint) controller.armEndpoint = armEndpoint;
+  const scope = setting('postgres-token-scope');
+  if (scope.value !== '') {
+    if (!/^https:\/\/\S+\/\.default$/.test(scope.value)) {
+      throw new ConfigError(
+        `${scope.from}: expected an https scope ending in /.default, got "${scope.value}"`,
+      );
+    }
+    controller.postgresTokenScope = scope.value;
+  }
+
   const kubeconfig = setting('kubeconfig').value || env.KUBECONFIG || undefined;
   const config: Config = {
     roles,
@@ -210,6 +293,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     azureCloud,
     authorityHost: authorityHost.endsWith('/') ? authorityHost : `${authorityHost}/`,
     logLevel: oneOf<LogLevel>('log-level', ['debug', 'info', 'warn', 'error']),
+    controller,
   };
   if (kubeconfig) config.kubeconfig = kubeconfig;
   return config;

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// entra-access: `entra-access run [flags]` starts the roles asked for (webhook; the controller
-// arrives with its own issue). Wiring only: configuration, logger, metrics, servers, signals.
+// entra-access: `entra-access run [flags]` starts the roles asked for: the webhook (every
+// replica) and the controller (the elected leader). Wiring only: configuration, logger, metrics,
+// servers, signals.
 import type { Server } from 'node:http';
 import { ConfigError, parseConfig, usage } from './config.ts';
+import { createControllerRole } from './controller/role.ts';
 import { loadKubeConfig } from './kube/client.ts';
 import {
   closeServer,
@@ -39,12 +41,23 @@ async function run(argv: string[]): Promise<void> {
     servers.push(await startMetricsServer(config.metricsPort, config.bindAddress, metrics.registry));
   }
   await webhook?.start();
+  const controller = config.roles.includes('controller')
+    ? createControllerRole(config, { kubeConfig, logger, metrics })
+    : undefined;
+  await controller?.start();
+  // As controller-runtime does: a replica that lost its lease exits and restarts as a candidate,
+  // rather than risk two controllers writing at once.
+  void controller?.lostLeadership.then(() => {
+    logger.error('lost leader election; exiting');
+    process.exit(1);
+  });
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    await controller?.stop();
     await webhook?.stop();
     await Promise.all(servers.map((server) => closeServer(server)));
     process.exit(0);

@@ -4,9 +4,9 @@
 import * as k8s from '@kubernetes/client-node';
 import { ACCESS_PLURAL, AZURE_WI_WEBHOOK_CONFIGURATION_NAME, GROUP, VERSION } from '../api/constants.ts';
 import type { EntraDatabaseAccess } from '../api/types.ts';
-import { createdAt } from '../kube/objects.ts';
 import { statusOf } from '../kube/client.ts';
 import { InformerCache } from '../kube/informer-cache.ts';
+import { createdAt } from '../kube/objects.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { IdentityBinding } from './policy/types.ts';
 

@@ -93,6 +93,7 @@ describe.skipIf(!harness)('the entra-access process', () => {
       args: [
         main,
         'run',
+        '--webhook',
         '--bind-address=127.0.0.1',
         `--cert-dir=${certDir}`,
         '--injection-mode=label',
@@ -234,10 +235,12 @@ describe.skipIf(!harness)('the entra-access process', () => {
   });
 
   it('stops with exit code 2 and names the flag on bad configuration', () => {
-    const result = spawnSync(process.execPath, [main, 'run', '--webhook-port=99999'], { encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [main, 'run', '--webhook', '--webhook-port=99999'], {
+      encoding: 'utf8',
+    });
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('--webhook-port: expected an integer from 1 to 65535, got "99999"');
-    const env = spawnSync(process.execPath, [main, 'run'], {
+    const env = spawnSync(process.execPath, [main, 'run', '--webhook'], {
       encoding: 'utf8',
       env: { ...process.env, ENTRA_ACCESS_INJECTION_MODE: 'magic' },
     });
@@ -254,6 +257,7 @@ describe.skipIf(!harness)('the entra-access process', () => {
       [
         main,
         'run',
+        '--webhook',
         '--bind-address=127.0.0.1',
         `--cert-dir=${certDir}`,
         `--webhook-port=${port}`,

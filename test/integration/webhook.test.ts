@@ -77,6 +77,7 @@ describe.skipIf(!harness)('admission webhook through the real apiserver', () => 
     const port = await freePort();
     const config = parseConfig(
       [
+        '--webhook',
         `--kubeconfig=${harness!.kubernetes.kubeconfigPath}`,
         `--webhook-port=${port}`,
         `--cert-dir=${certDir}`,

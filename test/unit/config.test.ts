@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, envName, parseConfig, usage } from '../../src/config.ts';
 
+const ISSUER = '--oidc-issuer-url=https://westeurope.oic.prod-aks.azure.com/tenant/cluster/';
+
 describe('parseConfig', () => {
-  it('has the controller-runtime defaults', () => {
-    const config = parseConfig([], {});
+  it('has the controller-runtime defaults, and runs both roles unless told otherwise', () => {
+    const config = parseConfig([ISSUER], {});
     expect(config).toMatchObject({
-      roles: ['webhook'],
+      roles: ['webhook', 'controller'],
       namespace: 'entra-access-system',
       webhookPort: 9443,
       metricsPort: 8080,
@@ -18,36 +20,52 @@ describe('parseConfig', () => {
       tenantId: '',
     });
     expect(config.kubeconfig).toBeUndefined();
+    expect(config.controller).toMatchObject({
+      clusterName: 'aks',
+      leaderElect: true,
+      leaderElectionNamespace: 'entra-access-system',
+      leaderElectionId: 'entra-access-controller',
+      maxConcurrentReconciles: 4,
+      resyncPeriodSeconds: 600,
+    });
+  });
+
+  it('runs only the roles asked for', () => {
+    expect(parseConfig(['--webhook'], {}).roles).toEqual(['webhook']);
+    expect(parseConfig(['--controller', ISSUER], {}).roles).toEqual(['controller']);
+    expect(parseConfig([], { ENTRA_ACCESS_WEBHOOK: 'true' }).roles).toEqual(['webhook']);
   });
 
   it('takes flags over environment over defaults', () => {
     const env = { ENTRA_ACCESS_WEBHOOK_PORT: '10443', ENTRA_ACCESS_INJECTION_MODE: 'inject' };
-    expect(parseConfig([], env)).toMatchObject({ webhookPort: 10443, injectionMode: 'inject' });
-    expect(parseConfig(['--webhook-port=11443'], env)).toMatchObject({
+    expect(parseConfig(['--webhook'], env)).toMatchObject({ webhookPort: 10443, injectionMode: 'inject' });
+    expect(parseConfig(['--webhook', '--webhook-port=11443'], env)).toMatchObject({
       webhookPort: 11443,
       injectionMode: 'inject',
     });
   });
 
   it('reads --kubeconfig, else KUBECONFIG', () => {
-    expect(parseConfig(['--kubeconfig', '/a'], { KUBECONFIG: '/b' }).kubeconfig).toBe('/a');
-    expect(parseConfig([], { KUBECONFIG: '/b' }).kubeconfig).toBe('/b');
+    expect(parseConfig(['--webhook', '--kubeconfig', '/a'], { KUBECONFIG: '/b' }).kubeconfig).toBe('/a');
+    expect(parseConfig(['--webhook'], { KUBECONFIG: '/b' }).kubeconfig).toBe('/b');
   });
 
   it('derives the authority host from the cloud, and lets a flag override it', () => {
-    expect(parseConfig(['--azure-cloud', 'AzureUSGovernment'], {}).authorityHost).toBe(
+    expect(parseConfig(['--webhook', '--azure-cloud', 'AzureUSGovernment'], {}).authorityHost).toBe(
       'https://login.microsoftonline.us/',
     );
-    expect(parseConfig(['--azure-cloud', 'AzureChinaCloud'], {}).authorityHost).toBe(
+    expect(parseConfig(['--webhook', '--azure-cloud', 'AzureChinaCloud'], {}).authorityHost).toBe(
       'https://login.chinacloudapi.cn/',
     );
-    expect(parseConfig(['--authority-host', 'https://login.example'], {}).authorityHost).toBe(
+    expect(parseConfig(['--webhook', '--authority-host', 'https://login.example'], {}).authorityHost).toBe(
       'https://login.example/',
     );
   });
 
   it('parses extra pod labels', () => {
-    expect(parseConfig(['--extra-pod-labels', 'team=payments,tier=backend'], {}).extraPodLabels).toEqual({
+    expect(
+      parseConfig(['--webhook', '--extra-pod-labels', 'team=payments,tier=backend'], {}).extraPodLabels,
+    ).toEqual({
       team: 'payments',
       tier: 'backend',
     });
@@ -72,15 +90,27 @@ describe('parseConfig', () => {
     [['--namespace', 'Not_A_Namespace'], {}, /--namespace: "Not_A_Namespace" is not a valid namespace name/],
     [['--log-level', 'chatty'], {}, /--log-level: expected one of debug, info, warn, error/],
     [['--no-such-flag'], {}, /no-such-flag/],
-    [['--controller'], {}, /--controller: the controller role is not available/],
+    [['--controller'], {}, /--oidc-issuer-url: required by the controller role/],
+    [['--controller', '--oidc-issuer-url=http://issuer'], {}, /--oidc-issuer-url: expected an https URL/],
+    [['--leader-elect=maybe'], {}, /--leader-elect: expected true or false/],
+    [['--cluster-name=Prod_1'], {}, /--cluster-name: expected a DNS label/],
+    [
+      ['--postgres-token-scope=https://x'],
+      {},
+      /--postgres-token-scope: expected an https scope ending in \/.default/,
+    ],
     [
       [],
       { ENTRA_ACCESS_WEBHOOK: 'maybe' },
       /--webhook \(from ENTRA_ACCESS_WEBHOOK\): expected true or false/,
     ],
   ] as const)('refuses %j %j naming the flag', (argv, env, message) => {
-    expect(() => parseConfig([...argv], { ...env })).toThrow(ConfigError);
-    expect(() => parseConfig([...argv], { ...env })).toThrow(message);
+    // The controller needs an issuer; give it one unless the case is about that flag.
+    const args = argv.some((a) => a.startsWith('--oidc') || a === '--controller')
+      ? [...argv]
+      : [...argv, ISSUER];
+    expect(() => parseConfig(args, { ...env })).toThrow(ConfigError);
+    expect(() => parseConfig(args, { ...env })).toThrow(message);
   });
 
   it('documents every flag with its environment variable', () => {

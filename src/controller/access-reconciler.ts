@@ -1,0 +1,443 @@
+// Reconciles one EntraDatabaseAccess (DESIGN.md §5): admission checks, then identity, federated
+// credential, ServiceAccount and database role, each setting its condition; Ready is their
+// conjunction. Deletion runs behind the finalizer. A reconcile that finds everything in place
+// makes no ARM write, runs no DDL and writes no status.
+import * as k8s from '@kubernetes/client-node';
+import {
+  ACCESS_PLURAL,
+  ALLOWED_IDENTITIES_ANNOTATION,
+  ConditionType,
+  FINALIZER,
+  GROUP,
+  NAMESPACE_OPT_IN_ANNOTATION,
+  OPT_IN_VALUE,
+  Reason,
+  TOKEN_AUDIENCE,
+  VERSION,
+  WI_CLIENT_ID_ANNOTATION,
+  WI_TENANT_ID_ANNOTATION,
+} from '../api/constants.ts';
+import type {
+  AppliedStatus,
+  EntraDatabaseAccess,
+  EntraDatabaseAccessStatus,
+  EntraDatabaseServer,
+} from '../api/types.ts';
+import { DEFAULT_DELETION_POLICY, DEFAULT_PORT, DEFAULT_SSL_MODE } from '../api/types.ts';
+import {
+  AzureRetryableError,
+  FederatedCredentialLimit,
+  FederatedCredentialRejected,
+  IdentityNotFound,
+} from '../azure/arm-errors.ts';
+import { ficName, ficSubject } from '../azure/fic-name.ts';
+import type { IdentityInfo, ManagedIdentities } from '../azure/managed-identities.ts';
+import { statusOf } from '../kube/client.ts';
+import { isTrue } from '../kube/conditions.ts';
+import type { EventSink } from '../kube/events.ts';
+import type { InformerCache } from '../kube/informer-cache.ts';
+import type { Logger } from '../observability/logger.ts';
+import { RoleConflictError } from '../postgres/roles.ts';
+import { checkAccess, type NamespaceView, roleNameOf } from './guards.ts';
+import { nextStatus, refusedStatus, type StepOutcome, statusChanged } from './status.ts';
+import { type ReconcileResult, RetryAfterError } from './workqueue.ts';
+
+/** The database side, bound to the PostgreSQL layer by the controller role. */
+export interface DatabaseOps {
+  ensure(input: {
+    server: EntraDatabaseServer;
+    role: string;
+    principalId: string;
+    database: string;
+    memberOf: string[];
+    grants: NonNullable<EntraDatabaseAccess['spec']['grants']>;
+    applied: AppliedStatus | undefined;
+  }): Promise<{ user: string; adoptedExisting: boolean; applied: AppliedStatus }>;
+  remove(input: {
+    server: EntraDatabaseServer;
+    applied: AppliedStatus;
+    dropRole: boolean;
+  }): Promise<{ dropped: boolean; ownedObjects: string[] }>;
+}
+
+export interface AccessReconcilerDeps {
+  custom: k8s.CustomObjectsApi;
+  core: k8s.CoreV1Api;
+  accesses: InformerCache<EntraDatabaseAccess>;
+  servers: InformerCache<EntraDatabaseServer>;
+  namespaces: InformerCache<k8s.V1Namespace>;
+  azure: Pick<ManagedIdentities, 'getIdentity' | 'ensureFederatedCredential' | 'deleteFederatedCredential'>;
+  database: DatabaseOps;
+  events: EventSink;
+  logger: Logger;
+  settings: { clusterName: string; issuer: string; postgresScope: string; resyncMs: number };
+  now?: () => Date;
+}
+
+const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+const jsonPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch);
+
+export function splitKey(key: string): { namespace: string; name: string } {
+  const [namespace = '', name = ''] = key.split('/');
+  return { namespace, name };
+}
+
+function namespaceView(namespace: k8s.V1Namespace | undefined): NamespaceView | undefined {
+  if (!namespace?.metadata?.name) return undefined;
+  const annotations = namespace.metadata.annotations ?? {};
+  const view: NamespaceView = {
+    name: namespace.metadata.name,
+    optedIn: annotations[NAMESPACE_OPT_IN_ANNOTATION] === OPT_IN_VALUE,
+    labels: namespace.metadata.labels ?? {},
+  };
+  const allowed = annotations[ALLOWED_IDENTITIES_ANNOTATION];
+  if (allowed !== undefined) view.allowedIdentities = allowed;
+  return view;
+}
+
+function sameId(a: string | undefined, b: string | undefined): boolean {
+  return (a ?? '').toLowerCase() === (b ?? '').toLowerCase();
+}
+
+export function createAccessReconciler(
+  deps: AccessReconcilerDeps,
+): (key: string) => Promise<ReconcileResult> {
+  const { custom, core, events, logger, settings } = deps;
+  const now = deps.now ?? (() => new Date());
+  const api = { group: GROUP, version: VERSION, plural: ACCESS_PLURAL };
+
+  const target = (access: EntraDatabaseAccess) => ({
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: 'EntraDatabaseAccess',
+    name: access.metadata.name ?? '',
+    namespace: access.metadata.namespace ?? '',
+    ...(access.metadata.uid ? { uid: access.metadata.uid } : {}),
+  });
+
+  async function writeStatus(access: EntraDatabaseAccess, status: EntraDatabaseAccessStatus): Promise<void> {
+    if (!statusChanged(access.status, status)) return;
+    await custom.patchNamespacedCustomObjectStatus(
+      {
+        ...api,
+        namespace: access.metadata.namespace ?? '',
+        name: access.metadata.name ?? '',
+        body: { status },
+      },
+      mergePatch,
+    );
+  }
+
+  /** Other access resources that still need this identity's FIC for this service account. */
+  function ficStillUsed(access: EntraDatabaseAccess, resourceId: string): boolean {
+    return deps.accesses
+      .list(access.metadata.namespace)
+      .some(
+        (other) =>
+          other.metadata.uid !== access.metadata.uid &&
+          !other.metadata.deletionTimestamp &&
+          other.spec.serviceAccountName === access.spec.serviceAccountName &&
+          sameId(other.spec.identity.resourceId, resourceId),
+      );
+  }
+
+  async function cleanUp(access: EntraDatabaseAccess): Promise<string | undefined> {
+    if ((access.spec.deletionPolicy ?? DEFAULT_DELETION_POLICY) === 'Orphan') return undefined;
+    let kept: string | undefined;
+    const applied = access.status?.applied;
+    const server = applied?.server ? await deps.servers.get(applied.server) : undefined;
+    if (applied?.role && server) {
+      const shared = deps.accesses
+        .list()
+        .some(
+          (other) =>
+            other.metadata.uid !== access.metadata.uid &&
+            !other.metadata.deletionTimestamp &&
+            other.spec.serverRef === applied.server &&
+            other.status?.applied?.role === applied.role,
+        );
+      const result = await deps.database.remove({ server, applied, dropRole: !shared });
+      if (!shared && !result.dropped) {
+        kept = `role ${applied.role} owns objects (${result.ownedObjects.join(', ')}); it was kept with NOLOGIN and no data was dropped`;
+      }
+    }
+    const identity = access.status?.identity?.resourceId;
+    const fic = access.status?.federatedCredential?.name;
+    if (identity && fic && !ficStillUsed(access, identity)) {
+      await deps.azure.deleteFederatedCredential(identity, fic);
+    }
+    return kept;
+  }
+
+  async function removeFinalizer(access: EntraDatabaseAccess): Promise<void> {
+    const finalizers = access.metadata.finalizers ?? [];
+    const index = finalizers.indexOf(FINALIZER);
+    if (index < 0) return;
+    await custom.patchNamespacedCustomObject(
+      {
+        ...api,
+        namespace: access.metadata.namespace ?? '',
+        name: access.metadata.name ?? '',
+        // `test` first: never remove someone else's finalizer from a list that changed meanwhile.
+        body: [
+          { op: 'test', path: `/metadata/finalizers/${index}`, value: FINALIZER },
+          { op: 'remove', path: `/metadata/finalizers/${index}` },
+        ],
+      },
+      jsonPatch,
+    );
+  }
+
+  async function addFinalizer(access: EntraDatabaseAccess): Promise<void> {
+    const body = access.metadata.finalizers
+      ? [{ op: 'add', path: '/metadata/finalizers/-', value: FINALIZER }]
+      : [{ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }];
+    await custom.patchNamespacedCustomObject(
+      { ...api, namespace: access.metadata.namespace ?? '', name: access.metadata.name ?? '', body },
+      jsonPatch,
+    );
+  }
+
+  /** The ServiceAccount with the identity's annotations; never overwrites a client-id set by hand. */
+  async function ensureServiceAccount(
+    access: EntraDatabaseAccess,
+    identity: IdentityInfo,
+  ): Promise<StepOutcome> {
+    const namespace = access.metadata.namespace ?? '';
+    const name = access.spec.serviceAccountName;
+    const wanted = {
+      [WI_CLIENT_ID_ANNOTATION]: identity.clientId,
+      [WI_TENANT_ID_ANNOTATION]: identity.tenantId,
+    };
+    let existing: k8s.V1ServiceAccount | undefined;
+    try {
+      existing = await core.readNamespacedServiceAccount({ namespace, name });
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    const type = ConditionType.ServiceAccountReady;
+    if (!existing) {
+      await core.createNamespacedServiceAccount({
+        namespace,
+        body: { metadata: { name, annotations: wanted } },
+      });
+      return { type, ok: true, reason: Reason.Created, message: `created ServiceAccount ${name}` };
+    }
+    const annotations = existing.metadata?.annotations ?? {};
+    const current = annotations[WI_CLIENT_ID_ANNOTATION];
+    const previous = access.status?.identity?.clientId;
+    if (current && current !== identity.clientId && current !== previous) {
+      return {
+        type,
+        ok: false,
+        reason: Reason.ServiceAccountClientIdConflict,
+        message: `ServiceAccount ${name} has ${WI_CLIENT_ID_ANNOTATION}=${current}, set by someone else; entra-access leaves it. Remove the annotation (or set it to ${identity.clientId}) to use this identity`,
+      };
+    }
+    if (current !== identity.clientId || annotations[WI_TENANT_ID_ANNOTATION] !== identity.tenantId) {
+      await core.patchNamespacedServiceAccount(
+        { namespace, name, body: { metadata: { annotations: wanted } } },
+        mergePatch,
+      );
+    }
+    return {
+      type,
+      ok: true,
+      reason: Reason.UpToDate,
+      message: `ServiceAccount ${name} carries the identity's client-id`,
+    };
+  }
+
+  return async function reconcile(key: string): Promise<ReconcileResult> {
+    const { namespace, name } = splitKey(key);
+    const access = await deps.accesses.get(name, namespace);
+    if (!access) return {};
+    const log = logger.child({ kind: 'EntraDatabaseAccess', namespace, name });
+
+    if (access.metadata.deletionTimestamp) {
+      if (!access.metadata.finalizers?.includes(FINALIZER)) return {};
+      const kept = await cleanUp(access);
+      if (kept) events.warning(target(access), Reason.RoleOwnsObjects, kept);
+      await removeFinalizer(access);
+      log.info({ deletionPolicy: access.spec.deletionPolicy ?? DEFAULT_DELETION_POLICY }, 'cleaned up');
+      return {};
+    }
+    if (!access.metadata.finalizers?.includes(FINALIZER)) await addFinalizer(access);
+
+    const generation = access.metadata.generation ?? 0;
+    const server = await deps.servers.get(access.spec.serverRef);
+    const verdict = checkAccess({
+      access,
+      namespace: namespaceView(await deps.namespaces.get(namespace)),
+      server,
+      others: deps.accesses.list().filter((other) => other.metadata.uid !== access.metadata.uid),
+    });
+    if (!verdict.ok) {
+      const status = refusedStatus(access.status, verdict.reason, verdict.message, generation, now());
+      if (statusChanged(access.status, status))
+        events.warning(target(access), verdict.reason, verdict.message);
+      await writeStatus(access, status);
+      return { requeueAfterMs: settings.resyncMs };
+    }
+
+    const outcomes: StepOutcome[] = [];
+    const fields: Omit<EntraDatabaseAccessStatus, 'conditions' | 'observedGeneration'> = {};
+    const finish = async (
+      result: ReconcileResult = { requeueAfterMs: settings.resyncMs },
+    ): Promise<ReconcileResult> => {
+      const status = nextStatus(access.status, outcomes, fields, generation, now());
+      const failed = outcomes.find((o) => !o.ok);
+      const wasReady = isTrue(access.status?.conditions, ConditionType.Ready);
+      if (failed && statusChanged(access.status, status))
+        events.warning(target(access), failed.reason, failed.message);
+      if (!failed && !wasReady)
+        events.normal(
+          target(access),
+          Reason.Reconciled,
+          'identity, federated credential, service account and database role are ready',
+        );
+      await writeStatus(access, status);
+      return result;
+    };
+
+    // 2. Identity.
+    const resourceId = access.spec.identity.resourceId;
+    let identity: IdentityInfo;
+    try {
+      identity = await deps.azure.getIdentity(resourceId);
+    } catch (error) {
+      if (error instanceof IdentityNotFound) {
+        outcomes.push({
+          type: ConditionType.IdentityResolved,
+          ok: false,
+          reason: Reason.IdentityNotFound,
+          message: `managed identity ${resourceId} was not found (or the operator may not read it): check spec.identity.resourceId`,
+        });
+        return finish({ requeueAfterMs: 60_000 });
+      }
+      throw error;
+    }
+    outcomes.push({
+      type: ConditionType.IdentityResolved,
+      ok: true,
+      reason: Reason.Resolved,
+      message: `client ID ${identity.clientId}`,
+    });
+    fields.identity = {
+      resourceId,
+      clientId: identity.clientId,
+      principalId: identity.principalId,
+      tenantId: identity.tenantId,
+    };
+
+    // The identity changed: take down what was made on the old one first.
+    const previous = access.status?.identity;
+    if (previous?.resourceId && !sameId(previous.resourceId, resourceId)) {
+      const oldFic = access.status?.federatedCredential?.name;
+      if (oldFic && !ficStillUsed(access, previous.resourceId)) {
+        await deps.azure.deleteFederatedCredential(previous.resourceId, oldFic);
+      }
+      const applied = access.status?.applied;
+      if (applied?.role && previous.principalId !== identity.principalId && server) {
+        await deps.database.remove({ server, applied, dropRole: true });
+        fields.applied = {};
+      }
+    }
+
+    // 3. Federated credential.
+    const subject = ficSubject(namespace, access.spec.serviceAccountName);
+    try {
+      const fic = await deps.azure.ensureFederatedCredential(resourceId, {
+        name: ficName(settings.clusterName, namespace, access.spec.serviceAccountName),
+        issuer: settings.issuer,
+        subject,
+        audience: TOKEN_AUDIENCE,
+      });
+      fields.federatedCredential = { name: fic.name, issuer: settings.issuer, subject };
+      outcomes.push({
+        type: ConditionType.FederatedCredentialReady,
+        ok: true,
+        reason: fic.action === 'adopted' ? Reason.Adopted : Reason.UpToDate,
+        message: `federated credential ${fic.name} trusts ${subject}`,
+      });
+    } catch (error) {
+      if (error instanceof FederatedCredentialLimit || error instanceof FederatedCredentialRejected) {
+        const limit = error instanceof FederatedCredentialLimit;
+        outcomes.push({
+          type: ConditionType.FederatedCredentialReady,
+          ok: false,
+          reason: limit ? Reason.FederatedCredentialLimitReached : Reason.FederatedCredentialRejected,
+          message: limit
+            ? `identity ${resourceId} already has Azure's maximum of 20 federated credentials: use another identity or remove unused credentials`
+            : `Azure refused the federated credential: ${error.message}`,
+        });
+        return finish();
+      }
+      if (error instanceof AzureRetryableError)
+        throw new RetryAfterError(error.message, error.retryAfterMs ?? 5000);
+      throw error;
+    }
+
+    // 4. ServiceAccount.
+    const serviceAccount = await ensureServiceAccount(access, identity);
+    outcomes.push(serviceAccount);
+
+    // 5. Database role.
+    if (!server || !isTrue(server.status?.conditions, ConditionType.Ready)) {
+      outcomes.push({
+        type: ConditionType.DatabaseRoleReady,
+        ok: false,
+        reason: Reason.ServerNotReady,
+        message: `EntraDatabaseServer ${access.spec.serverRef} is not Ready; see its status`,
+      });
+      return finish({ requeueAfterMs: 15_000 });
+    }
+    const role = roleNameOf(access);
+    try {
+      const result = await deps.database.ensure({
+        server,
+        role,
+        principalId: identity.principalId,
+        database: access.spec.database,
+        memberOf: access.spec.memberOf ?? [],
+        grants: access.spec.grants ?? [],
+        applied: fields.applied ?? access.status?.applied,
+      });
+      fields.applied = result.applied;
+      fields.connection = {
+        host: server.spec.host,
+        port: server.spec.port ?? DEFAULT_PORT,
+        database: access.spec.database,
+        user: result.user,
+        sslMode: server.spec.sslMode ?? DEFAULT_SSL_MODE,
+        tokenScope: server.spec.tokenScope ?? settings.postgresScope,
+      };
+      outcomes.push({
+        type: ConditionType.DatabaseRoleReady,
+        ok: true,
+        reason: result.adoptedExisting ? Reason.Adopted : Reason.UpToDate,
+        message: result.adoptedExisting
+          ? `the identity already had role ${result.user} on this server; it is used instead of ${role}`
+          : `role ${result.user} has the requested grants`,
+      });
+    } catch (error) {
+      if (error instanceof RoleConflictError) {
+        outcomes.push({
+          type: ConditionType.DatabaseRoleReady,
+          ok: false,
+          reason: Reason.RoleConflict,
+          message: error.message,
+        });
+        return finish();
+      }
+      outcomes.push({
+        type: ConditionType.DatabaseRoleReady,
+        ok: false,
+        reason: Reason.DatabaseRequestFailed,
+        message: `PostgreSQL: ${(error as Error).message}`,
+      });
+      await finish();
+      throw error;
+    }
+    return finish();
+  };
+}

@@ -1,0 +1,150 @@
+// The database side of the reconcilers, bound to the PostgreSQL layer: pools per server that log
+// in as the server's Entra admin role with a token, principal creation, grant planning against the
+// live catalog (so a no-change reconcile runs no DDL), and role removal that never drops data.
+import type * as k8s from '@kubernetes/client-node';
+import type { AppliedStatus, EntraDatabaseServer } from '../api/types.ts';
+import { DEFAULT_PORT, DEFAULT_SSL_MODE, DEFAULT_SSL_ROOT_CERT_KEY } from '../api/types.ts';
+import type { TokenSource } from '../azure/credentials.ts';
+import type { Logger } from '../observability/logger.ts';
+import { type AccessRecord, catalogQueries, planGrants } from '../postgres/grant-plan.ts';
+import { PoolRegistry, type PoolTarget } from '../postgres/pools.ts';
+import {
+  ADMIN_DATABASE,
+  applyPlan,
+  currentPrivileges,
+  dropRole,
+  ensurePrincipal,
+  type PoolFor,
+  serverInfo,
+} from '../postgres/roles.ts';
+import type { DatabaseOps } from './access-reconciler.ts';
+import type { ServerProbe } from './server-reconciler.ts';
+
+export interface PostgresDatabaseOptions {
+  core: k8s.CoreV1Api;
+  /** The token source for a scope (one per scope, so each caches its own token). */
+  tokensFor: (scope: string) => TokenSource;
+  defaultScope: string;
+  logger: Logger;
+}
+
+function toRecord(applied: AppliedStatus | undefined): AccessRecord | undefined {
+  if (!applied?.role || !applied.database) return undefined;
+  return {
+    role: applied.role,
+    database: applied.database,
+    memberOf: applied.memberOf ?? [],
+    grants: applied.grants ?? [],
+  };
+}
+
+export class PostgresDatabase implements DatabaseOps, ServerProbe {
+  readonly #core: k8s.CoreV1Api;
+  readonly #options: PostgresDatabaseOptions;
+  readonly #pools: PoolRegistry;
+
+  constructor(options: PostgresDatabaseOptions) {
+    this.#core = options.core;
+    this.#options = options;
+    this.#pools = new PoolRegistry({
+      applicationName: 'entra-access',
+      onPoolError: (error, key) =>
+        options.logger.warn({ pool: key, err: error.message }, 'idle PostgreSQL connection failed'),
+    });
+  }
+
+  /** The CA to verify the server with, from spec.sslRootCertSecretRef; undefined means the system store. */
+  async #caPem(server: EntraDatabaseServer): Promise<string | undefined> {
+    const ref = server.spec.sslRootCertSecretRef;
+    if (!ref) return undefined;
+    const secret = await this.#core.readNamespacedSecret({ name: ref.name, namespace: ref.namespace });
+    const data = secret.data?.[ref.key ?? DEFAULT_SSL_ROOT_CERT_KEY];
+    if (!data)
+      throw new Error(
+        `Secret ${ref.namespace}/${ref.name} has no key ${ref.key ?? DEFAULT_SSL_ROOT_CERT_KEY}`,
+      );
+    return Buffer.from(data, 'base64').toString('utf8');
+  }
+
+  async #poolFor(server: EntraDatabaseServer): Promise<PoolFor> {
+    const caPem = await this.#caPem(server);
+    const scope = server.spec.tokenScope ?? this.#options.defaultScope;
+    const tokens = this.#options.tokensFor(scope);
+    const source = {
+      getToken: () => tokens.getPostgresToken(),
+      onAuthFailure: () => {
+        tokens.invalidate();
+      },
+    };
+    return (database: string) => {
+      const target: PoolTarget = {
+        host: server.spec.host,
+        port: server.spec.port ?? DEFAULT_PORT,
+        database,
+        user: server.spec.adminRole,
+        sslMode: server.spec.sslMode ?? DEFAULT_SSL_MODE,
+        caPem,
+      };
+      return this.#pools.get(target, source);
+    };
+  }
+
+  async probe(server: EntraDatabaseServer): Promise<{ version: string; entraFunctions: boolean }> {
+    const poolFor = await this.#poolFor(server);
+    const info = await serverInfo(poolFor(ADMIN_DATABASE));
+    return { version: info.version, entraFunctions: info.pgaadauth && info.entraAdmin !== false };
+  }
+
+  async ensure(input: Parameters<DatabaseOps['ensure']>[0]): ReturnType<DatabaseOps['ensure']> {
+    const poolFor = await this.#poolFor(input.server);
+    const principal = await ensurePrincipal(poolFor(ADMIN_DATABASE), {
+      role: input.role,
+      principalId: input.principalId,
+    });
+    const desired: AccessRecord = {
+      role: principal.role,
+      database: input.database,
+      memberOf: input.memberOf,
+      grants: input.grants,
+    };
+    // A record from another server cannot be revoked through this one's connections.
+    const previous =
+      input.applied?.server === input.server.metadata.name ? toRecord(input.applied) : undefined;
+    const snapshots = await Promise.all(
+      catalogQueries(desired, previous).map((query) => currentPrivileges(poolFor(query.database), query)),
+    );
+    const plan = planGrants({ desired, applied: previous, snapshots });
+    await applyPlan(poolFor, plan.statements);
+    return {
+      user: principal.role,
+      adoptedExisting: principal.adoptedExisting,
+      applied: { server: input.server.metadata.name ?? '', ...plan.applied },
+    };
+  }
+
+  async remove(input: Parameters<DatabaseOps['remove']>[0]): ReturnType<DatabaseOps['remove']> {
+    const record = toRecord(input.applied);
+    if (!record) return { dropped: true, ownedObjects: [] };
+    const poolFor = await this.#poolFor(input.server);
+    if (input.dropRole) {
+      const result = await dropRole(poolFor, { role: record.role, applied: record });
+      if (result.dropped) return { dropped: true, ownedObjects: [] };
+      const owned =
+        result.reason === 'RoleOwnsObjects'
+          ? result.objects.map((o) => (o.database ? `${o.description} in ${o.database}` : o.description))
+          : [result.detail];
+      return { dropped: false, ownedObjects: owned };
+    }
+    // The role is shared with another access resource: take back only what this one granted.
+    const empty: AccessRecord = { role: record.role, database: record.database, memberOf: [], grants: [] };
+    const snapshots = await Promise.all(
+      catalogQueries(empty, record).map((query) => currentPrivileges(poolFor(query.database), query)),
+    );
+    await applyPlan(poolFor, planGrants({ desired: empty, applied: record, snapshots }).statements);
+    return { dropped: false, ownedObjects: [] };
+  }
+
+  end(): Promise<void> {
+    return this.#pools.end();
+  }
+}

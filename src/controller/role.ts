@@ -1,0 +1,246 @@
+// The controller role, wired: informer caches, work queues for servers and access resources,
+// the Azure and PostgreSQL layers, and the namespace label backfill. Runs only on the leader.
+import * as k8s from '@kubernetes/client-node';
+import {
+  ACCESS_PLURAL,
+  GROUP,
+  NAMESPACE_OPT_IN_ANNOTATION,
+  NAMESPACE_OPT_IN_LABEL,
+  OPT_IN_VALUE,
+  SERVER_PLURAL,
+  VERSION,
+} from '../api/constants.ts';
+import type { EntraDatabaseAccess, EntraDatabaseServer } from '../api/types.ts';
+import { cloudSettings } from '../azure/cloud.ts';
+import { createOperatorCredential, TokenSource } from '../azure/credentials.ts';
+import { ManagedIdentities } from '../azure/managed-identities.ts';
+import type { Config } from '../config.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { InformerCache } from '../kube/informer-cache.ts';
+import { createControllerMetrics } from '../observability/controller-metrics.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { createAccessReconciler } from './access-reconciler.ts';
+import { PostgresDatabase } from './database.ts';
+import { LeaderElector } from './leader-election.ts';
+import { createServerReconciler } from './server-reconciler.ts';
+import { WorkQueue } from './workqueue.ts';
+
+export interface ControllerRole {
+  /** ARM requests made so far (reads, writes, throttled, conflicts). */
+  armStats(): ReturnType<ManagedIdentities['stats']['snapshot']>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Resolves when leadership was lost; the process should then exit, as controller-runtime's does. */
+  readonly lostLeadership: Promise<void>;
+}
+
+export interface ControllerRoleDeps {
+  kubeConfig: k8s.KubeConfig;
+  logger: Logger;
+  metrics: Metrics;
+  /** Options for the Azure SDK clients (tests pass tlsOptions for the emulator's CA). */
+  azureClientOptions?: Record<string, unknown>;
+  /** Where the operator's workload-identity variables are read from; default process.env. */
+  azureEnv?: NodeJS.ProcessEnv;
+}
+
+/** The label the namespace webhook would have set, when the controller sees it missing or stale. */
+export function wantedOptInLabel(namespace: k8s.V1Namespace): string | null | undefined {
+  const annotated = namespace.metadata?.annotations?.[NAMESPACE_OPT_IN_ANNOTATION] === OPT_IN_VALUE;
+  const label = namespace.metadata?.labels?.[NAMESPACE_OPT_IN_LABEL];
+  if (annotated && label !== OPT_IN_VALUE) return OPT_IN_VALUE;
+  if (!annotated && label !== undefined) return null; // merge patch: remove
+  return undefined; // already right
+}
+
+export function createControllerRole(config: Config, deps: ControllerRoleDeps): ControllerRole {
+  const logger = deps.logger.child({ role: 'controller' });
+  const kc = deps.kubeConfig;
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const controllerMetrics = createControllerMetrics(deps.metrics.registry);
+  const events = new EventRecorder(kc, logger);
+  const cloud = cloudSettings(config.azureCloud, {
+    authorityHost: config.authorityHost,
+    ...(config.controller.armEndpoint ? { armEndpoint: config.controller.armEndpoint } : {}),
+    ...(config.controller.postgresTokenScope ? { postgresScope: config.controller.postgresTokenScope } : {}),
+  });
+  const credentialOptions = deps.azureClientOptions ? { credentialOptions: deps.azureClientOptions } : {};
+  const createCredential = () =>
+    createOperatorCredential({
+      cloud,
+      ...credentialOptions,
+      ...(deps.azureEnv ? { env: deps.azureEnv } : {}),
+    });
+  const azure = new ManagedIdentities({
+    credential: createCredential(),
+    cloud,
+    ...(deps.azureClientOptions ? { clientOptions: deps.azureClientOptions } : {}),
+  });
+  const tokenSources = new Map<string, TokenSource>();
+  const tokensFor = (scope: string): TokenSource => {
+    let source = tokenSources.get(scope);
+    if (!source) {
+      source = new TokenSource({ createCredential, postgresScope: scope });
+      tokenSources.set(scope, source);
+    }
+    return source;
+  };
+  const database = new PostgresDatabase({ core, tokensFor, defaultScope: cloud.postgresScope, logger });
+
+  const accesses = new InformerCache<EntraDatabaseAccess>(kc, {
+    kind: 'EntraDatabaseAccess',
+    path: `/apis/${GROUP}/${VERSION}/${ACCESS_PLURAL}`,
+    list: () =>
+      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: ACCESS_PLURAL }) as Promise<
+        k8s.KubernetesListObject<EntraDatabaseAccess>
+      >,
+    get: (name, namespace) =>
+      custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: ACCESS_PLURAL,
+        namespace: namespace ?? '',
+        name,
+      }) as Promise<EntraDatabaseAccess>,
+    logger,
+  });
+  const servers = new InformerCache<EntraDatabaseServer>(kc, {
+    kind: 'EntraDatabaseServer',
+    path: `/apis/${GROUP}/${VERSION}/${SERVER_PLURAL}`,
+    list: () =>
+      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: SERVER_PLURAL }) as Promise<
+        k8s.KubernetesListObject<EntraDatabaseServer>
+      >,
+    get: (name) =>
+      custom.getClusterCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: SERVER_PLURAL,
+        name,
+      }) as Promise<EntraDatabaseServer>,
+    logger,
+  });
+  const namespaces = new InformerCache<k8s.V1Namespace>(kc, {
+    kind: 'Namespace',
+    path: '/api/v1/namespaces',
+    list: () => core.listNamespace(),
+    get: (name) => core.readNamespace({ name }),
+    logger,
+  });
+
+  const resyncMs = config.controller.resyncPeriodSeconds * 1000;
+  const accessQueue = new WorkQueue({
+    name: 'entradatabaseaccess',
+    concurrency: config.controller.maxConcurrentReconciles,
+    metrics: controllerMetrics,
+    logger,
+    process: createAccessReconciler({
+      custom,
+      core,
+      accesses,
+      servers,
+      namespaces,
+      azure,
+      database,
+      events,
+      logger,
+      settings: {
+        clusterName: config.controller.clusterName,
+        issuer: config.controller.oidcIssuerUrl,
+        postgresScope: cloud.postgresScope,
+        resyncMs,
+      },
+    }),
+  });
+  const serverQueue = new WorkQueue({
+    name: 'entradatabaseserver',
+    concurrency: 2,
+    metrics: controllerMetrics,
+    logger,
+    process: createServerReconciler({ custom, servers, database, events, logger, resyncMs }),
+  });
+
+  const keyOf = (a: EntraDatabaseAccess) => `${a.metadata.namespace}/${a.metadata.name}`;
+  /** Everything that may decide about `access`'s conflicts: same namespace or same server. */
+  const enqueueRelated = (access: EntraDatabaseAccess) => {
+    for (const other of accesses.list()) {
+      if (
+        other.metadata.namespace === access.metadata.namespace ||
+        other.spec.serverRef === access.spec.serverRef
+      ) {
+        accessQueue.add(keyOf(other));
+      }
+    }
+  };
+  accesses.on('add', (a) => accessQueue.add(keyOf(a)));
+  accesses.on('update', (a) => accessQueue.add(keyOf(a)));
+  accesses.on('delete', enqueueRelated);
+  servers.on('add', (s) => serverQueue.add(s.metadata.name ?? ''));
+  servers.on('update', (s) => {
+    serverQueue.add(s.metadata.name ?? '');
+    for (const a of accesses.list()) if (a.spec.serverRef === s.metadata.name) accessQueue.add(keyOf(a));
+  });
+  const onNamespace = (ns: k8s.V1Namespace) => {
+    const name = ns.metadata?.name ?? '';
+    for (const a of accesses.list(name)) accessQueue.add(keyOf(a));
+    // Backfill: namespaces annotated before the webhook ran (or while it was down) get the label.
+    const label = wantedOptInLabel(ns);
+    if (label === undefined || name === config.namespace) return;
+    core
+      .patchNamespace(
+        { name, body: { metadata: { labels: { [NAMESPACE_OPT_IN_LABEL]: label } } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      )
+      .then(
+        () => logger.info({ kind: 'Namespace', name, label }, 'repaired opt-in label'),
+        (error: Error) =>
+          logger.warn({ kind: 'Namespace', name, err: error.message }, 'could not repair opt-in label'),
+      );
+  };
+  namespaces.on('add', onNamespace);
+  namespaces.on('update', onNamespace);
+
+  let resolveLost: () => void = () => {};
+  const lostLeadership = new Promise<void>((resolve) => {
+    resolveLost = resolve;
+  });
+  const elector = config.controller.leaderElect
+    ? new LeaderElector({
+        kubeConfig: kc,
+        namespace: config.controller.leaderElectionNamespace,
+        name: config.controller.leaderElectionId,
+        logger,
+        metrics: controllerMetrics,
+      })
+    : undefined;
+
+  const run = async (): Promise<void> => {
+    await Promise.all([servers.start(), namespaces.start(), accesses.start()]);
+    serverQueue.start();
+    accessQueue.start();
+    logger.info({ accesses: accesses.list().length, servers: servers.list().length }, 'controller running');
+  };
+
+  return {
+    armStats: () => azure.stats.snapshot(),
+    lostLeadership,
+    async start() {
+      if (!elector) {
+        await run();
+        return;
+      }
+      void elector.run({
+        onStartedLeading: () => run(),
+        onStoppedLeading: () => resolveLost(),
+      });
+    },
+    async stop() {
+      await Promise.all([accessQueue.shutdown(), serverQueue.shutdown()]);
+      await elector?.stop();
+      await Promise.all([accesses.stop(), servers.stop(), namespaces.stop()]);
+      await database.end();
+    },
+  };
+}
