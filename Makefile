@@ -30,7 +30,7 @@ unit: deps
 	bash hack/run-tests.sh --project unit
 
 integration: deps control-plane
-	bash hack/run-tests.sh --project integration
+	bash hack/run-tests.sh --project integration --project controller
 
 ## control-plane: build (once, cached outside the repo) kube-apiserver and etcd unless provided
 control-plane:

@@ -1,5 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
+const CONTROLLER_TESTS = 'test/integration/controller*.test.ts';
+
 export default defineConfig({
   test: {
     projects: [
@@ -14,12 +16,28 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          exclude: [CONTROLLER_TESTS],
           environment: 'node',
-          // One harness (apiserver, PostgreSQL, Azure emulator) for the whole run; tests keep
+          // One harness (apiserver, PostgreSQL, Azure emulator) for the project; tests keep
           // apart by namespace, identity and role names.
           globalSetup: ['test/harness/global-setup.ts'],
           pool: 'forks',
           testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          // A controller reconciles every EntraDatabaseAccess in the cluster, so two controllers
+          // in parallel files would act on each other's resources. These files get a harness of
+          // their own and run one at a time.
+          name: 'controller',
+          include: [CONTROLLER_TESTS],
+          environment: 'node',
+          globalSetup: ['test/harness/global-setup.ts'],
+          pool: 'forks',
+          fileParallelism: false,
+          testTimeout: 120_000,
           hookTimeout: 120_000,
         },
       },
