@@ -95,6 +95,14 @@ function namespaceView(namespace: k8s.V1Namespace | undefined): NamespaceView | 
   return view;
 }
 
+/** `<sa>` of a FIC subject `system:serviceaccount:<ns>:<sa>`; undefined for anything else. */
+function subjectServiceAccount(subject: string | undefined): string | undefined {
+  const parts = subject?.split(':') ?? [];
+  return parts.length === 4 && parts[0] === 'system' && parts[1] === 'serviceaccount' && parts[3]
+    ? parts[3]
+    : undefined;
+}
+
 function sameId(a: string | undefined, b: string | undefined): boolean {
   return (a ?? '').toLowerCase() === (b ?? '').toLowerCase();
 }
@@ -127,17 +135,31 @@ export function createAccessReconciler(
     );
   }
 
-  /** Other access resources that still need this identity's FIC for this service account. */
-  function ficStillUsed(access: EntraDatabaseAccess, resourceId: string): boolean {
+  /**
+   * Other access resources that still need this identity's FIC for `serviceAccountName` (by
+   * default the one the spec names; the recorded FIC's own one when the spec has moved on).
+   */
+  function ficStillUsed(
+    access: EntraDatabaseAccess,
+    resourceId: string,
+    serviceAccountName = access.spec.serviceAccountName,
+  ): boolean {
     return deps.accesses
       .list(access.metadata.namespace)
       .some(
         (other) =>
           other.metadata.uid !== access.metadata.uid &&
           !other.metadata.deletionTimestamp &&
-          other.spec.serviceAccountName === access.spec.serviceAccountName &&
+          other.spec.serviceAccountName === serviceAccountName &&
           sameId(other.spec.identity.resourceId, resourceId),
       );
+  }
+
+  /** The service account the recorded FIC trusts: it may differ from the spec's after a change. */
+  function recordedServiceAccount(access: EntraDatabaseAccess): string {
+    return (
+      subjectServiceAccount(access.status?.federatedCredential?.subject) ?? access.spec.serviceAccountName
+    );
   }
 
   async function cleanUp(access: EntraDatabaseAccess): Promise<string | undefined> {
@@ -162,7 +184,7 @@ export function createAccessReconciler(
     }
     const identity = access.status?.identity?.resourceId;
     const fic = access.status?.federatedCredential?.name;
-    if (identity && fic && !ficStillUsed(access, identity)) {
+    if (identity && fic && !ficStillUsed(access, identity, recordedServiceAccount(access))) {
       await deps.azure.deleteFederatedCredential(identity, fic);
     }
     return kept;
@@ -333,12 +355,22 @@ export function createAccessReconciler(
     const previous = access.status?.identity;
     if (previous?.resourceId && !sameId(previous.resourceId, resourceId)) {
       const oldFic = access.status?.federatedCredential?.name;
-      if (oldFic && !ficStillUsed(access, previous.resourceId)) {
+      if (oldFic && !ficStillUsed(access, previous.resourceId, recordedServiceAccount(access))) {
         await deps.azure.deleteFederatedCredential(previous.resourceId, oldFic);
       }
+      // The role was made on the server recorded in `applied`, which is not necessarily the one
+      // the spec names now: never drop a role of that name on another server.
       const applied = access.status?.applied;
-      if (applied?.role && previous.principalId !== identity.principalId && server) {
-        await deps.database.remove({ server, applied, dropRole: true });
+      const appliedServer = applied?.server ? await deps.servers.get(applied.server) : undefined;
+      if (applied?.role && previous.principalId !== identity.principalId && appliedServer) {
+        const removed = await deps.database.remove({ server: appliedServer, applied, dropRole: true });
+        if (!removed.dropped) {
+          events.warning(
+            target(access),
+            Reason.RoleOwnsObjects,
+            `role ${applied.role} of the previous identity owns objects (${removed.ownedObjects.join(', ')}); it was kept with NOLOGIN and no data was dropped. The new identity needs another spec.roleName`,
+          );
+        }
         fields.applied = {};
       }
     }
@@ -353,6 +385,19 @@ export function createAccessReconciler(
         audience: TOKEN_AUDIENCE,
       });
       fields.federatedCredential = { name: fic.name, issuer: settings.issuer, subject };
+      // The service account changed (same identity): the FIC made for the old one is no longer
+      // this resource's. Left behind it would keep trusting the old service account and count
+      // against the identity's 20-FIC limit.
+      const recorded = access.status?.federatedCredential;
+      if (
+        recorded?.name &&
+        recorded.name !== fic.name &&
+        previous?.resourceId &&
+        sameId(previous.resourceId, resourceId) &&
+        !ficStillUsed(access, resourceId, recordedServiceAccount(access))
+      ) {
+        await deps.azure.deleteFederatedCredential(resourceId, recorded.name);
+      }
       outcomes.push({
         type: ConditionType.FederatedCredentialReady,
         ok: true,

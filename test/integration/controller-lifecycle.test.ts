@@ -1,0 +1,757 @@
+// The life of an EntraDatabaseAccess against every real part (issue 4's acceptance): each
+// admission guard refuses a resource that breaks it and writes nothing to Azure or the database;
+// an added memberOf is granted and a changed identity moves the FIC, the ServiceAccount annotation
+// and the role; deletion with Orphan leaves everything, and with Delete never drops data.
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACCESS_PLURAL, FINALIZER, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
+import type {
+  EntraDatabaseAccess,
+  EntraDatabaseAccessSpec,
+  EntraDatabaseServer,
+} from '../../src/api/types.ts';
+import { parseConfig } from '../../src/config.ts';
+import { type ControllerRole, createControllerRole } from '../../src/controller/role.ts';
+import { statusOf } from '../../src/kube/client.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { createMetrics } from '../../src/observability/metrics.ts';
+import { AzureEmulatorClient, type IdentityView } from '../harness/azure-emulator/client.ts';
+import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
+import {
+  POSTGRES_SCOPE,
+  serviceAccountToken,
+  workloadIdentityCredential,
+} from '../harness/workload-identity.ts';
+
+const harness = harnessInfo();
+const api = { group: GROUP, version: VERSION };
+const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+/** Polls `read` until `ok` holds (or the time is up), and returns the last value read. */
+async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+}
+
+const conditionOf = (access: EntraDatabaseAccess | undefined, type = 'Ready') =>
+  access?.status?.conditions?.find((c) => c.type === type);
+
+/** Ready=True for the resource's current generation. */
+const isReady = (access: EntraDatabaseAccess | undefined) =>
+  conditionOf(access)?.status === 'True' &&
+  access?.status?.observedGeneration === access?.metadata.generation;
+
+describe.skipIf(!harness)('controller: guards, updates and deletion of EntraDatabaseAccess', () => {
+  const run = uniqueName('life');
+  const namespace = run;
+  /** Not opted in. */
+  const offNamespace = `${run}-off`;
+  /** Opted in, but not in the server's allowedNamespaces. */
+  const closedNamespace = `${run}-closed`;
+  const subscriptionId = '00000000-0000-0000-0000-00000000c002';
+  const resourceGroup = run;
+  const database = run.replaceAll('-', '_');
+  const serverName = `${run}-pg`;
+  const adminRole = harness?.azure.operator.postgresAdminRole ?? '';
+  const group = `${database}_readers`;
+  const roles = {
+    base: `${database}_base`,
+    upd: `${database}_upd`,
+    orphan: `${database}_orphan`,
+    owner: `${database}_owner`,
+    rename: `${database}_rename`,
+    switch: `${database}_switch`,
+    switch2: `${database}_switch2`,
+  };
+
+  let kc: k8s.KubeConfig;
+  let core: k8s.CoreV1Api;
+  let custom: k8s.CustomObjectsApi;
+  let emulator: AzureEmulatorClient;
+  let controller: ControllerRole;
+  const identities = new Map<string, IdentityView>();
+  const identity = (name: string): IdentityView => {
+    const found = identities.get(name);
+    if (!found) throw new Error(`no identity ${name}`);
+    return found;
+  };
+
+  const superuserUrl = (db: string) => harness!.postgres.superuserUrl.replace(/\/postgres\?/, `/${db}?`);
+
+  /** Runs statements as the superuser; with `asAdmin`, as the operator's Entra admin role (SET ROLE). */
+  async function su<R extends pg.QueryResultRow = Record<string, unknown>>(
+    sql: string,
+    params: unknown[] = [],
+    options: { db?: string; asAdmin?: boolean } = {},
+  ): Promise<R[]> {
+    const client = new pg.Client({ connectionString: superuserUrl(options.db ?? 'postgres') });
+    await client.connect();
+    try {
+      if (options.asAdmin) await client.query(`SET ROLE "${adminRole}"`);
+      return (await client.query<R>(sql, params)).rows;
+    } finally {
+      await client.end();
+    }
+  }
+
+  const roleRow = async (role: string) =>
+    (await su<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [role]))[0];
+  /** The Entra object a role maps to (the harness's pgaadauth stand-in keeps the mapping). */
+  const principalOf = async (role: string) =>
+    (
+      await su<{ object_id: string }>(
+        'SELECT object_id FROM pgaadauth_standin.principals p JOIN pg_roles r USING (rolname) WHERE rolname = $1',
+        [role],
+      )
+    )[0]?.object_id;
+
+  const readAccess = (ns: string, name: string) =>
+    custom.getNamespacedCustomObject({ ...api, plural: ACCESS_PLURAL, namespace: ns, name }).then(
+      (o) => o as EntraDatabaseAccess,
+      () => undefined,
+    );
+
+  async function createAccess(
+    ns: string,
+    name: string,
+    spec: Partial<EntraDatabaseAccessSpec> & { identity: { resourceId: string } },
+  ): Promise<void> {
+    await custom.createNamespacedCustomObject({
+      ...api,
+      plural: ACCESS_PLURAL,
+      namespace: ns,
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'EntraDatabaseAccess',
+        metadata: { name },
+        spec: { serviceAccountName: name, serverRef: serverName, database, ...spec },
+      },
+    });
+  }
+
+  const patchAccess = (ns: string, name: string, spec: Partial<EntraDatabaseAccessSpec>) =>
+    custom.patchNamespacedCustomObject(
+      { ...api, plural: ACCESS_PLURAL, namespace: ns, name, body: { spec } },
+      mergePatch,
+    ) as Promise<EntraDatabaseAccess>;
+
+  async function deleteAccessAndWait(ns: string, name: string): Promise<void> {
+    await custom
+      .deleteNamespacedCustomObject({ ...api, plural: ACCESS_PLURAL, namespace: ns, name })
+      .catch((error: unknown) => {
+        if (statusOf(error) !== 404) throw error;
+      });
+    expect(
+      await until(
+        () => readAccess(ns, name),
+        (a) => a === undefined,
+      ),
+    ).toBeUndefined();
+  }
+
+  const ficsOf = async (id: string) =>
+    (await emulator.listIdentities()).find((i) => i.id.toLowerCase() === id.toLowerCase())
+      ?.federatedIdentityCredentials ?? [];
+
+  const warnings = async (ns: string, name: string) =>
+    (
+      await core.listNamespacedEvent({
+        namespace: ns,
+        fieldSelector: `involvedObject.name=${name},type=Warning`,
+      })
+    ).items;
+
+  /** A PostgreSQL token as the app's pod would get it: TokenRequest, then the real @azure/identity. */
+  async function appToken(ns: string, serviceAccount: string, clientId: string): Promise<string> {
+    const jwt = await serviceAccountToken(kc, ns, serviceAccount);
+    const credential = await workloadIdentityCredential(harness!, clientId, jwt);
+    return (await credential.getToken(POSTGRES_SCOPE))!.token;
+  }
+
+  /** Logs in through the Entra gateway with `token` as the password; rows as JSON, or "ERROR: …". */
+  async function loginAndQuery(role: string, token: string, sql: string): Promise<string> {
+    const client = new pg.Client({
+      host: harness!.postgres.host,
+      port: harness!.postgres.port,
+      database,
+      user: role,
+      password: token,
+      ssl: { ca: readFileSync(harness!.caFile, 'utf8') },
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      // Several statements give several results: the last one's rows.
+      const result: pg.QueryResult | pg.QueryResult[] = await client.query(sql);
+      return JSON.stringify((Array.isArray(result) ? result.at(-1) : result)?.rows);
+    } catch (error) {
+      return `ERROR: ${(error as Error).message}`;
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  function ddlCount(): number {
+    const log = readFileSync(harness!.postgres.logFile ?? '', 'utf8');
+    return log.split('\n').filter((line) => / LOG: {2}statement: (GRANT|REVOKE|CREATE|ALTER|DROP)/.test(line))
+      .length;
+  }
+
+  beforeAll(async () => {
+    kc = adminKubeConfig(harness!);
+    core = kc.makeApiClient(k8s.CoreV1Api);
+    custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    emulator = new AzureEmulatorClient(harness!.azure.url, { ca: readFileSync(harness!.caFile) });
+    const make = async (name: string, rg = resourceGroup) =>
+      identities.set(name, await emulator.createIdentity({ subscriptionId, resourceGroup: rg, name }));
+    await Promise.all([
+      ...['base', 'upd-a', 'upd-b', 'switch-a', 'switch-b', 'rename', 'orphan', 'owner'].map((name) =>
+        make(name),
+      ),
+      ...['g-ns', 'g-server', 'g-db', 'g-memberof', 'g-reserved', 'g-inuse', 'g-sa'].map((name) =>
+        make(name),
+      ),
+      make('g-outsider', `${run}-other`),
+    ]);
+
+    // The app's database, owned by the operator's Entra admin role as on Azure.
+    await su(`CREATE DATABASE ${database} OWNER "${adminRole}"`);
+    await su(
+      `CREATE TABLE orders (id int, item text); INSERT INTO orders VALUES (1, 'book'), (2, 'pen');
+       CREATE TABLE reports (id int); INSERT INTO reports VALUES (7);`,
+      [],
+      { db: database, asAdmin: true },
+    );
+
+    const allowedIdentities = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/*`;
+    const optedIn = {
+      'entra-access.io/workload-identity': 'enabled',
+      'entra-access.io/allowed-identities': allowedIdentities,
+    };
+    await core.createNamespace({ body: { metadata: { name: namespace, annotations: optedIn } } });
+    await core.createNamespace({ body: { metadata: { name: closedNamespace, annotations: optedIn } } });
+    await core.createNamespace({
+      body: {
+        metadata: {
+          name: offNamespace,
+          annotations: { 'entra-access.io/allowed-identities': allowedIdentities },
+        },
+      },
+    });
+    await core.createNamespacedSecret({
+      namespace: harness!.azure.operator.namespace,
+      body: {
+        metadata: { name: `${run}-ca` },
+        stringData: { 'ca.crt': readFileSync(harness!.caFile, 'utf8') },
+      },
+    });
+    await custom.createClusterCustomObject({
+      ...api,
+      plural: SERVER_PLURAL,
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'EntraDatabaseServer',
+        metadata: { name: serverName },
+        spec: {
+          host: 'localhost',
+          port: harness!.postgres.port,
+          sslMode: 'verify-full',
+          sslRootCertSecretRef: { name: `${run}-ca`, namespace: harness!.azure.operator.namespace },
+          adminRole,
+          allowedNamespaces: { names: [namespace, offNamespace] },
+          allowedDatabases: [database],
+          allowedMemberOf: [],
+        },
+      } satisfies Omit<EntraDatabaseServer, 'status'>,
+    });
+
+    // The operator's own workload identity, as the AKS webhook would give its pod.
+    const tokenFile = join(harness!.dir, `${run}-operator-token`);
+    await writeFile(
+      tokenFile,
+      await serviceAccountToken(
+        kc,
+        harness!.azure.operator.namespace,
+        harness!.azure.operator.serviceAccount,
+      ),
+    );
+    const config = parseConfig(
+      [
+        '--controller',
+        `--kubeconfig=${harness!.kubernetes.kubeconfigPath}`,
+        `--authority-host=${harness!.azure.url}`,
+        `--arm-endpoint=${harness!.azure.url}`,
+        `--oidc-issuer-url=${harness!.kubernetes.issuer}`,
+        '--leader-elect=false',
+        '--cluster-name=harness',
+        '--resync-period=30',
+        `--namespace=${harness!.azure.operator.namespace}`,
+      ],
+      {},
+    );
+    controller = createControllerRole(config, {
+      kubeConfig: kc,
+      logger: createLogger('warn'),
+      metrics: createMetrics(),
+      azureEnv: {
+        AZURE_CLIENT_ID: harness!.azure.operator.clientId,
+        AZURE_TENANT_ID: harness!.azure.tenantId,
+        AZURE_FEDERATED_TOKEN_FILE: tokenFile,
+      },
+    });
+    await controller.start();
+    const server = await until(
+      () =>
+        custom.getClusterCustomObject({
+          ...api,
+          plural: SERVER_PLURAL,
+          name: serverName,
+        }) as Promise<EntraDatabaseServer>,
+      (s) => s.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    );
+    expect(server.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+  });
+
+  afterAll(async () => {
+    // Let the controller finalize what is left, so the namespaces can go.
+    for (const ns of [namespace, closedNamespace, offNamespace]) {
+      const left = await custom
+        ?.listNamespacedCustomObject({ ...api, plural: ACCESS_PLURAL, namespace: ns })
+        .then((l) => (l as { items: EntraDatabaseAccess[] }).items)
+        .catch(() => []);
+      await Promise.all(
+        (left ?? []).map((a) => deleteAccessAndWait(ns, a.metadata.name ?? '').catch(() => {})),
+      );
+    }
+    await controller?.stop();
+    for (const ns of [namespace, closedNamespace, offNamespace]) {
+      await core?.deleteNamespace({ name: ns }).catch(() => {});
+    }
+    await core
+      ?.deleteNamespacedSecret({ namespace: harness!.azure.operator.namespace, name: `${run}-ca` })
+      .catch(() => {});
+    await custom
+      ?.deleteClusterCustomObject({ ...api, plural: SERVER_PLURAL, name: serverName })
+      .catch(() => {});
+    if (harness) {
+      await su(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => {});
+      for (const role of [...Object.values(roles), group]) {
+        await su(`DROP ROLE IF EXISTS "${role}"`).catch(() => {});
+      }
+    }
+  });
+
+  describe('guards', () => {
+    // The older resource that the RoleNameInUse and ServiceAccountConflict cases collide with.
+    beforeAll(async () => {
+      await createAccess(namespace, 'base', {
+        identity: { resourceId: identity('base').id },
+        roleName: roles.base,
+        grants: [{ on: 'database', privileges: ['CONNECT'] }],
+      });
+      const base = await until(() => readAccess(namespace, 'base'), isReady);
+      expect(conditionOf(base), JSON.stringify(base?.status)).toMatchObject({ status: 'True' });
+    });
+    afterAll(() => deleteAccessAndWait(namespace, 'base'));
+
+    interface GuardCase {
+      reason: string;
+      namespace: string;
+      name: string;
+      identity: string;
+      spec?: Partial<EntraDatabaseAccessSpec>;
+      /** The message says what to change. */
+      says: RegExp;
+    }
+    const cases: GuardCase[] = [
+      {
+        reason: 'NamespaceNotOptedIn',
+        namespace: offNamespace,
+        name: 'guard-ns',
+        identity: 'g-ns',
+        says: /annotate it with entra-access\.io\/workload-identity=enabled/,
+      },
+      {
+        reason: 'IdentityNotAllowed',
+        namespace,
+        name: 'guard-identity',
+        identity: 'g-outsider',
+        says: /add it .* to the namespace annotation entra-access\.io\/allowed-identities/,
+      },
+      {
+        reason: 'ServerNotAllowed',
+        namespace: closedNamespace,
+        name: 'guard-server',
+        identity: 'g-server',
+        says: /add it to spec\.allowedNamespaces of the server/,
+      },
+      {
+        reason: 'DatabaseNotAllowed',
+        namespace,
+        name: 'guard-db',
+        identity: 'g-db',
+        spec: { database: 'not_this_one' },
+        says: new RegExp(`use one of \\[${database}\\]`),
+      },
+      {
+        reason: 'MemberOfNotAllowed',
+        namespace,
+        name: 'guard-memberof',
+        identity: 'g-memberof',
+        spec: { memberOf: ['azure_pg_admin'] },
+        says: /memberOf azure_pg_admin not allowed .*remove it from spec\.memberOf/,
+      },
+      {
+        reason: 'RoleNameReserved',
+        namespace,
+        name: 'guard-reserved',
+        identity: 'g-reserved',
+        spec: { roleName: adminRole },
+        says: /set spec\.roleName to another name/,
+      },
+      {
+        reason: 'RoleNameInUse',
+        namespace,
+        name: 'guard-inuse',
+        identity: 'g-inuse',
+        spec: { roleName: roles.base },
+        says: new RegExp(`already used by EntraDatabaseAccess ${namespace}/base: set spec\\.roleName`),
+      },
+      {
+        reason: 'ServiceAccountConflict',
+        namespace,
+        name: 'guard-sa',
+        identity: 'g-sa',
+        spec: { serviceAccountName: 'base' },
+        says: /already bound to identity .* by EntraDatabaseAccess .*\/base: .*use another serviceAccountName/,
+      },
+    ];
+
+    it.each(cases)('$reason: refused with a message and a Warning, nothing written', async (c) => {
+      const id = identity(c.identity);
+      const role = c.spec?.roleName ?? `${database}_${c.name.replaceAll('-', '_')}`;
+      const before = {
+        arm: controller.armStats().writes,
+        ddl: ddlCount(),
+        principal: await principalOf(role),
+      };
+      await createAccess(c.namespace, c.name, {
+        identity: { resourceId: id.id },
+        roleName: role,
+        grants: [{ on: 'database', privileges: ['CONNECT'] }],
+        ...c.spec,
+      });
+      const access = await until(
+        () => readAccess(c.namespace, c.name),
+        (a) => conditionOf(a)?.status === 'False',
+      );
+      const ready = conditionOf(access);
+      expect(ready, JSON.stringify(access?.status)).toMatchObject({ status: 'False', reason: c.reason });
+      expect(ready?.message).toMatch(c.says);
+      expect(access?.status?.observedGeneration).toBe(access?.metadata.generation);
+      const events = await until(
+        () => warnings(c.namespace, c.name),
+        (list) => list.some((e) => e.reason === c.reason),
+      );
+      expect(events.find((e) => e.reason === c.reason)?.message).toBe(ready?.message);
+
+      // Nothing written: no ARM write, no FIC, no DDL, no role (or the older owner's role untouched),
+      // no ServiceAccount made or re-annotated.
+      expect(controller.armStats().writes).toBe(before.arm);
+      expect(await ficsOf(id.id)).toEqual([]);
+      expect(ddlCount()).toBe(before.ddl);
+      if (c.reason === 'RoleNameInUse') {
+        expect(await principalOf(role)).toBe(identity('base').principalId);
+      } else if (c.reason === 'RoleNameReserved') {
+        expect(await principalOf(role)).toBe(before.principal);
+      } else {
+        expect(await roleRow(role)).toBeUndefined();
+      }
+      const serviceAccount = await core
+        .readNamespacedServiceAccount({ namespace: c.namespace, name: c.spec?.serviceAccountName ?? c.name })
+        .catch(() => undefined);
+      if (c.reason === 'ServiceAccountConflict') {
+        expect(serviceAccount?.metadata?.annotations?.['azure.workload.identity/client-id']).toBe(
+          identity('base').clientId,
+        );
+      } else {
+        expect(serviceAccount).toBeUndefined();
+      }
+
+      // The older resource is not disturbed by the later one.
+      expect(isReady(await readAccess(namespace, 'base'))).toBe(true);
+      await deleteAccessAndWait(c.namespace, c.name);
+    });
+
+    it('RoleNameReserved: the schema refuses the other reserved names at apply', async () => {
+      const error = await createAccess(namespace, 'guard-pg', {
+        identity: { resourceId: identity('g-reserved').id },
+        roleName: 'pg_monitor',
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(statusOf(error)).toBe(422);
+      expect(String((error as { body?: unknown }).body)).toMatch(/roleName \\?"pg_monitor\\?" is reserved/);
+      expect(await readAccess(namespace, 'guard-pg')).toBeUndefined();
+    });
+  });
+
+  describe('updates', () => {
+    const name = 'upd';
+
+    it('grants an added memberOf group role', async () => {
+      await createAccess(namespace, name, {
+        identity: { resourceId: identity('upd-a').id },
+        roleName: roles.upd,
+        grants: [
+          { on: 'database', privileges: ['CONNECT'] },
+          { on: 'schema', schema: 'public', privileges: ['USAGE'] },
+        ],
+      });
+      expect(isReady(await until(() => readAccess(namespace, name), isReady))).toBe(true);
+      const token = await appToken(namespace, name, identity('upd-a').clientId);
+      expect(await loginAndQuery(roles.upd, token, 'SELECT id FROM reports')).toMatch(
+        /permission denied for table reports/,
+      );
+
+      // A group role made by the Entra admin, the only holder of SELECT on reports.
+      await su(`CREATE ROLE ${group} NOLOGIN; GRANT SELECT ON reports TO ${group}`, [], {
+        db: database,
+        asAdmin: true,
+      });
+      await custom.patchClusterCustomObject(
+        { ...api, plural: SERVER_PLURAL, name: serverName, body: { spec: { allowedMemberOf: [group] } } },
+        mergePatch,
+      );
+      const patched = await patchAccess(namespace, name, { memberOf: [group] });
+      const access = await until(
+        () => readAccess(namespace, name),
+        (a) => isReady(a) && a?.metadata.generation === patched.metadata.generation,
+      );
+      expect(conditionOf(access), JSON.stringify(access?.status)).toMatchObject({ status: 'True' });
+      expect(access?.status?.applied?.memberOf).toEqual([group]);
+      const members = await su(
+        `SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member
+          WHERE g.rolname = $1 AND r.rolname = $2`,
+        [group, roles.upd],
+      );
+      expect(members).toHaveLength(1);
+      expect(await loginAndQuery(roles.upd, token, 'SELECT id FROM reports')).toBe('[{"id":7}]');
+    });
+
+    it('moves the FIC, the ServiceAccount annotation and the role to a changed identity', async () => {
+      const a = identity('upd-a');
+      const b = identity('upd-b');
+      const subject = `system:serviceaccount:${namespace}:${name}`;
+      expect((await ficsOf(a.id)).map((f) => f.properties.subject)).toEqual([subject]);
+      // A token the old identity got while it still had access.
+      const oldToken = await appToken(namespace, name, a.clientId);
+      expect(await loginAndQuery(roles.upd, oldToken, 'SELECT 1 AS ok')).toBe('[{"ok":1}]');
+
+      const patched = await patchAccess(namespace, name, { identity: { resourceId: b.id } });
+      const access = await until(
+        () => readAccess(namespace, name),
+        (x) => isReady(x) && x?.status?.observedGeneration === patched.metadata.generation,
+      );
+      expect(conditionOf(access), JSON.stringify(access?.status)).toMatchObject({ status: 'True' });
+      expect(access?.status?.identity).toMatchObject({ clientId: b.clientId, principalId: b.principalId });
+      expect(access?.status?.connection?.user).toBe(roles.upd);
+
+      // Azure: the FIC is on the new identity only.
+      expect(await ficsOf(a.id)).toEqual([]);
+      expect((await ficsOf(b.id)).map((f) => f.properties.subject)).toEqual([subject]);
+      // Kubernetes: the ServiceAccount follows.
+      const sa = await core.readNamespacedServiceAccount({ namespace, name });
+      expect(sa.metadata?.annotations?.['azure.workload.identity/client-id']).toBe(b.clientId);
+      // PostgreSQL: the role is the new principal's, with the grants and the membership.
+      expect(await principalOf(roles.upd)).toBe(b.principalId);
+      const newToken = await appToken(namespace, name, b.clientId);
+      expect(await loginAndQuery(roles.upd, newToken, 'SELECT id FROM reports')).toBe('[{"id":7}]');
+      // The old identity can neither exchange its service-account token nor log in with a token it had.
+      await expect(appToken(namespace, name, a.clientId)).rejects.toThrow();
+      expect(await loginAndQuery(roles.upd, oldToken, 'SELECT 1 AS ok')).toMatch(/^ERROR: /);
+
+      await deleteAccessAndWait(namespace, name);
+      expect(await ficsOf(b.id)).toEqual([]);
+      expect(await roleRow(roles.upd)).toBeUndefined();
+    });
+
+    it('keeps the old role and its data when the identity changes and the role owns a table', async () => {
+      const a = identity('switch-a');
+      const b = identity('switch-b');
+      await createAccess(namespace, 'switch', {
+        identity: { resourceId: a.id },
+        roleName: roles.switch,
+        grants: [
+          { on: 'database', privileges: ['CONNECT'] },
+          { on: 'schema', schema: 'public', privileges: ['USAGE', 'CREATE'] },
+        ],
+      });
+      expect(isReady(await until(() => readAccess(namespace, 'switch'), isReady))).toBe(true);
+      const token = await appToken(namespace, 'switch', a.clientId);
+      expect(
+        await loginAndQuery(
+          roles.switch,
+          token,
+          `CREATE TABLE switch_data (id int); INSERT INTO switch_data VALUES (1), (2), (3);
+           SELECT count(*)::int AS n FROM switch_data`,
+        ),
+      ).toBe('[{"n":3}]');
+
+      await patchAccess(namespace, 'switch', { identity: { resourceId: b.id } });
+      const access = await until(
+        () => readAccess(namespace, 'switch'),
+        (x) => x?.status?.identity?.clientId === b.clientId && conditionOf(x)?.reason === 'RoleConflict',
+      );
+      // The new identity cannot have the old identity's role; the condition says what to change.
+      expect(conditionOf(access)).toMatchObject({ status: 'False', reason: 'RoleConflict' });
+      expect(conditionOf(access)?.message).toMatch(/choose another roleName/);
+      const events = await until(
+        () => warnings(namespace, 'switch'),
+        (list) => list.some((e) => e.reason === 'RoleOwnsObjects'),
+      );
+      expect(events.find((e) => e.reason === 'RoleOwnsObjects')?.message).toMatch(
+        new RegExp(`role ${roles.switch} of the previous identity owns objects \\(.*switch_data.*\\)`),
+      );
+      // The old role is kept for its data, without login, and still the old identity's.
+      expect(await roleRow(roles.switch)).toEqual({ rolcanlogin: false });
+      expect(await principalOf(roles.switch)).toBe(a.principalId);
+      expect(await su('SELECT count(*)::int AS n FROM switch_data', [], { db: database })).toEqual([
+        { n: 3 },
+      ]);
+      expect(await loginAndQuery(roles.switch, token, 'SELECT 1')).toMatch(/not permitted to log in/);
+      // Azure moved on anyway: the FIC is on the new identity only.
+      expect(await ficsOf(a.id)).toEqual([]);
+      expect(await ficsOf(b.id)).toHaveLength(1);
+
+      // Following the message: another role name, and the new identity is Ready.
+      const patched = await patchAccess(namespace, 'switch', { roleName: roles.switch2 });
+      expect(
+        isReady(
+          await until(
+            () => readAccess(namespace, 'switch'),
+            (x) => isReady(x) && x?.status?.observedGeneration === patched.metadata.generation,
+          ),
+        ),
+      ).toBe(true);
+      expect(await principalOf(roles.switch2)).toBe(b.principalId);
+      await deleteAccessAndWait(namespace, 'switch');
+      expect(await roleRow(roles.switch2)).toBeUndefined();
+    });
+
+    it('moves the FIC to a changed service account and leaves none for the old one', async () => {
+      const id = identity('rename');
+      await createAccess(namespace, 'rename', {
+        identity: { resourceId: id.id },
+        roleName: roles.rename,
+        grants: [{ on: 'database', privileges: ['CONNECT'] }],
+      });
+      expect(isReady(await until(() => readAccess(namespace, 'rename'), isReady))).toBe(true);
+      const patched = await patchAccess(namespace, 'rename', { serviceAccountName: 'renamed' });
+      const access = await until(
+        () => readAccess(namespace, 'rename'),
+        (x) => isReady(x) && x?.status?.observedGeneration === patched.metadata.generation,
+      );
+      expect(conditionOf(access), JSON.stringify(access?.status)).toMatchObject({ status: 'True' });
+      expect((await ficsOf(id.id)).map((f) => [f.name, f.properties.subject])).toEqual([
+        [access?.status?.federatedCredential?.name, `system:serviceaccount:${namespace}:renamed`],
+      ]);
+      const token = await appToken(namespace, 'renamed', id.clientId);
+      expect(await loginAndQuery(roles.rename, token, 'SELECT 1 AS ok')).toBe('[{"ok":1}]');
+      await expect(appToken(namespace, 'rename', id.clientId)).rejects.toThrow();
+
+      await deleteAccessAndWait(namespace, 'rename');
+      expect(await ficsOf(id.id)).toEqual([]);
+    });
+  });
+
+  describe('deletion', () => {
+    it('with Orphan leaves the FIC, the role and its grants', async () => {
+      const id = identity('orphan');
+      await createAccess(namespace, 'orphan', {
+        identity: { resourceId: id.id },
+        roleName: roles.orphan,
+        deletionPolicy: 'Orphan',
+        grants: [
+          { on: 'database', privileges: ['CONNECT'] },
+          { on: 'schema', schema: 'public', privileges: ['USAGE'] },
+          { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] },
+        ],
+      });
+      const ready = await until(() => readAccess(namespace, 'orphan'), isReady);
+      expect(isReady(ready)).toBe(true);
+      expect(ready?.metadata.finalizers).toEqual([FINALIZER]);
+      const ficsBefore = await ficsOf(id.id);
+      expect(ficsBefore).toHaveLength(1);
+
+      await deleteAccessAndWait(namespace, 'orphan');
+      expect(await ficsOf(id.id)).toEqual(ficsBefore);
+      expect(await roleRow(roles.orphan)).toEqual({ rolcanlogin: true });
+      // The app still exchanges its token, logs in and reads what it was granted.
+      const token = await appToken(namespace, 'orphan', id.clientId);
+      expect(await loginAndQuery(roles.orphan, token, 'SELECT item FROM orders ORDER BY id')).toBe(
+        '[{"item":"book"},{"item":"pen"}]',
+      );
+    });
+
+    it('with Delete keeps a role that owns a table, without login, and keeps the data', async () => {
+      const id = identity('owner');
+      await createAccess(namespace, 'owner', {
+        identity: { resourceId: id.id },
+        roleName: roles.owner,
+        deletionPolicy: 'Delete',
+        grants: [
+          { on: 'database', privileges: ['CONNECT'] },
+          { on: 'schema', schema: 'public', privileges: ['USAGE', 'CREATE'] },
+        ],
+      });
+      expect(isReady(await until(() => readAccess(namespace, 'owner'), isReady))).toBe(true);
+      const token = await appToken(namespace, 'owner', id.clientId);
+      expect(
+        await loginAndQuery(
+          roles.owner,
+          token,
+          `CREATE TABLE owner_data (id int, note text);
+           INSERT INTO owner_data VALUES (1, 'kept'), (2, 'also kept');
+           SELECT count(*)::int AS n FROM owner_data`,
+        ),
+      ).toBe('[{"n":2}]');
+
+      await deleteAccessAndWait(namespace, 'owner');
+      const events = await until(
+        () => warnings(namespace, 'owner'),
+        (list) => list.some((e) => e.reason === 'RoleOwnsObjects'),
+      );
+      expect(events.find((e) => e.reason === 'RoleOwnsObjects')?.message).toMatch(
+        new RegExp(`role ${roles.owner} owns objects \\(.*owner_data.*\\); it was kept with NOLOGIN`),
+      );
+      expect(await roleRow(roles.owner)).toEqual({ rolcanlogin: false });
+      expect(await ficsOf(id.id)).toEqual([]);
+      // A token Entra issued before the deletion no longer logs in: the role has no login.
+      expect(await loginAndQuery(roles.owner, token, 'SELECT 1')).toMatch(/not permitted to log in/);
+      // The table and its rows are intact, and still the role's.
+      expect(await su('SELECT id, note FROM owner_data ORDER BY id', [], { db: database })).toEqual([
+        { id: 1, note: 'kept' },
+        { id: 2, note: 'also kept' },
+      ]);
+      expect(
+        await su("SELECT tableowner FROM pg_tables WHERE tablename = 'owner_data'", [], { db: database }),
+      ).toEqual([{ tableowner: roles.owner }]);
+      // The grants this resource made were revoked.
+      expect(
+        await su('SELECT has_schema_privilege($1, $2, $3) AS create', [roles.owner, 'public', 'CREATE'], {
+          db: database,
+        }),
+      ).toEqual([{ create: false }]);
+    });
+  });
+});
