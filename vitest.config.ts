@@ -30,8 +30,10 @@ export default defineConfig({
         test: {
           // A controller reconciles every EntraDatabaseAccess in the cluster, so two controllers
           // in parallel files would act on each other's resources. These files get a harness of
-          // their own and run one at a time.
+          // their own and run one at a time, after the other projects: two harnesses under load
+          // at once overran 2 cores (token requests to the emulator timed out).
           name: 'controller',
+          sequence: { groupOrder: 1 },
           include: [CONTROLLER_TESTS],
           environment: 'node',
           globalSetup: ['test/harness/global-setup.ts'],

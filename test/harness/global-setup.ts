@@ -2,8 +2,12 @@
 // In CI (CI=true) a part that cannot start fails every test that needs it; elsewhere those tests
 // skip with the reason, so a laptop without Go can still run the unit tests. (The failure is
 // reported through the tests, not by throwing here: vitest exits 0 when a global setup throws.)
+import { appendFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { type Harness, type HarnessInfo, startHarness } from './harness.ts';
+import { removeWithRunner } from './processes.ts';
 
 export type ProvidedHarness = HarnessInfo | { unavailable: string; required: boolean };
 
@@ -32,7 +36,16 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   }
   // Test workers are forked after this point and read the variable at start-up, so the real
   // Azure SDKs trust the emulator's and the apiserver's test CA as they would a public one.
-  process.env.NODE_EXTRA_CA_CERTS = harness.info.caFile;
+  // Several projects each start a harness with its own CA in this one process: the variable
+  // names a bundle every harness appends to, not one harness's CA, which another would replace.
+  const bundle = join(tmpdir(), `entra-access-test-ca-bundle-${process.pid}.pem`);
+  removeWithRunner(bundle);
+  // PEM blocks must each end their line, or the bundle no longer parses ("bad end line").
+  appendFileSync(bundle, `${readFileSync(harness.info.caFile, 'utf8').trim()}\n`);
+  process.env.NODE_EXTRA_CA_CERTS = bundle;
   project.provide('harness', harness.info);
-  return () => harness.stop();
+  return async () => {
+    await harness.stop();
+    rmSync(bundle, { force: true });
+  };
 }

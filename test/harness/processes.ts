@@ -30,6 +30,11 @@ export function makeTempDir(prefix: string): string {
   return dir;
 }
 
+/** Makes the guardian remove `path` (a file or a directory) if the runner dies before it does. */
+export function removeWithRunner(path: string): void {
+  tellGuardian(`dir ${path}`);
+}
+
 export async function makeWorldReadable(dir: string): Promise<void> {
   await chmod(dir, 0o755);
 }
