@@ -2,12 +2,15 @@
 // its validation, in one table. Pure: parseConfig(argv, env) either returns a complete typed
 // Config or throws a ConfigError naming the flag and what to change.
 import { parseArgs } from 'node:util';
+import { DEFAULT_WEBHOOK_CONFIGURATION_NAME } from './api/constants.ts';
 import { parseLabelList } from './webhook/policy/labels.ts';
 
 export type InjectionModeSetting = 'auto' | 'label' | 'inject';
 export type AzureCloud = 'AzurePublicCloud' | 'AzureUSGovernment' | 'AzureChinaCloud';
 export type Role = 'webhook' | 'controller';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** external: someone else (cert-manager) provides --cert-dir; self: the operator manages it. */
+export type CertMode = 'external' | 'self';
 
 export interface Config {
   roles: Role[];
@@ -25,7 +28,23 @@ export interface Config {
   azureCloud: AzureCloud;
   authorityHost: string;
   logLevel: LogLevel;
+  certificates: CertificatesConfig;
   controller: ControllerConfig;
+}
+
+/** The webhook's serving certificates (--cert-mode and the settings of mode self). */
+export interface CertificatesConfig {
+  mode: CertMode;
+  /** Mode self: the kubernetes.io/tls Secret in --namespace holding the CA and serving pair. */
+  secretName: string;
+  /** Mode self: the MutatingWebhookConfiguration whose webhooks get the CA bundle. */
+  webhookConfigurationName: string;
+  /** Mode self: the Service in front of the webhook; its DNS names go into the certificate. */
+  serviceName: string;
+  caValidityMs: number;
+  certValidityMs: number;
+  /** A certificate is renewed when it has less than this left (the CA too). */
+  renewBeforeMs: number;
 }
 
 export interface ControllerConfig {
@@ -36,6 +55,10 @@ export interface ControllerConfig {
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
+  /** controller-runtime's LeaseDuration, RenewDeadline and RetryPeriod, in seconds (defaults 15/10/2). */
+  leaderElectionLeaseDurationSeconds: number;
+  leaderElectionRenewDeadlineSeconds: number;
+  leaderElectionRetryPeriodSeconds: number;
   /** Overrides of the cloud's defaults; undefined means the cloud's. */
   armEndpoint?: string;
   postgresTokenScope?: string;
@@ -91,6 +114,41 @@ export const OPTIONS = {
     default: '/tmp/k8s-webhook-server/serving-certs',
     help: 'Directory with tls.crt and tls.key for the webhook; reloaded when they change.',
   },
+  'cert-mode': {
+    type: 'string',
+    default: 'external',
+    help: 'external: tls.crt/tls.key in --cert-dir come from elsewhere (cert-manager); self: the operator keeps a CA and serving certificate in --cert-secret-name, writes them to --cert-dir, patches the CA bundle into --webhook-configuration-name and renews them.',
+  },
+  'cert-secret-name': {
+    type: 'string',
+    default: 'entra-access-webhook-tls',
+    help: 'Cert mode self: the kubernetes.io/tls Secret in --namespace holding tls.crt, tls.key, ca.crt (and the CA key).',
+  },
+  'webhook-configuration-name': {
+    type: 'string',
+    default: DEFAULT_WEBHOOK_CONFIGURATION_NAME,
+    help: 'Cert mode self: the MutatingWebhookConfiguration whose webhooks get the CA bundle.',
+  },
+  'webhook-service-name': {
+    type: 'string',
+    default: 'entra-access-webhook',
+    help: 'Cert mode self: the webhook Service; the certificate names <svc>, <svc>.<ns>, <svc>.<ns>.svc and <svc>.<ns>.svc.cluster.local.',
+  },
+  'ca-validity': {
+    type: 'string',
+    default: '8760h',
+    help: 'Cert mode self: lifetime of a new CA (a duration: 8760h, 90m, 1h30m, 30d).',
+  },
+  'cert-validity': {
+    type: 'string',
+    default: '2160h',
+    help: 'Cert mode self: lifetime of a new serving certificate (at most --ca-validity).',
+  },
+  'cert-renew-before': {
+    type: 'string',
+    default: '720h',
+    help: 'Cert mode self: renew a certificate (and the CA) when it has less than this left.',
+  },
   'webhook-max-request-bytes': {
     type: 'string',
     default: '3145728',
@@ -136,6 +194,21 @@ export const OPTIONS = {
   },
   'leader-election-namespace': { type: 'string', help: 'Namespace of the Lease; default: --namespace.' },
   'leader-election-id': { type: 'string', default: 'entra-access-controller', help: 'Name of the Lease.' },
+  'leader-election-lease-duration': {
+    type: 'string',
+    default: '15',
+    help: 'Seconds a standby waits after the last renewal before it takes the lease (whole seconds).',
+  },
+  'leader-election-renew-deadline': {
+    type: 'string',
+    default: '10',
+    help: 'Seconds the leader keeps retrying a failed renewal before it steps down; less than the lease duration.',
+  },
+  'leader-election-retry-period': {
+    type: 'string',
+    default: '2',
+    help: 'Seconds between attempts to acquire or renew the lease; less than the renew deadline.',
+  },
   'arm-endpoint': { type: 'string', help: "Azure Resource Manager endpoint; default: the cloud's." },
   'postgres-token-scope': { type: 'string', help: "Entra scope of PostgreSQL tokens; default: the cloud's." },
   'max-concurrent-reconciles': { type: 'string', default: '4', help: 'Reconciles that run at once.' },
@@ -154,6 +227,20 @@ export function envName(flag: string): string {
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** Service names are RFC 1035 labels: they start with a letter. */
+const SERVICE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/**
+ * A duration as Kubernetes tools write them (Go's time.ParseDuration subset, plus days): units in
+ * descending order, each at most once, e.g. 2160h, 1h30m, 90s, 30d. Undefined when malformed.
+ */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  if (!match || text === '') return undefined;
+  const [, d, h, m, s] = match;
+  return ((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(m ?? 0)) * 60_000 + Number(s ?? 0) * 1000;
+}
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   let parsed: { values: Record<string, string | boolean | undefined> };
@@ -189,6 +276,17 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     const n = Number(value);
     if (!/^\d+$/.test(value) || n < min || n > max) {
       throw new ConfigError(`${from}: expected an integer from ${min} to ${max}, got "${value}"`);
+    }
+    return n;
+  };
+  /** Seconds, decimals allowed (e.g. 0.5), within (0, max]. */
+  const seconds = (name: OptionName, max: number): number => {
+    const { value, from } = setting(name);
+    const n = Number(value);
+    if (!/^\d+(\.\d+)?$/.test(value) || !(n > 0) || n > max) {
+      throw new ConfigError(
+        `${from}: expected a number of seconds above 0 and at most ${max}, got "${value}"`,
+      );
     }
     return n;
   };
@@ -256,12 +354,30 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     );
   }
   const runsController = roles.includes('controller');
+  // client-go's rules: RetryPeriod < RenewDeadline < LeaseDuration, so a leader steps down before
+  // a standby may consider its lease expired.
+  const leaseDuration = integer('leader-election-lease-duration', 1, 3600);
+  const renewDeadline = seconds('leader-election-renew-deadline', 3600);
+  const retryPeriod = seconds('leader-election-retry-period', 3600);
+  if (!(renewDeadline < leaseDuration)) {
+    throw new ConfigError(
+      `--leader-election-renew-deadline (${renewDeadline}) must be less than --leader-election-lease-duration (${leaseDuration})`,
+    );
+  }
+  if (!(retryPeriod < renewDeadline)) {
+    throw new ConfigError(
+      `--leader-election-retry-period (${retryPeriod}) must be less than --leader-election-renew-deadline (${renewDeadline})`,
+    );
+  }
   const controller: ControllerConfig = {
     clusterName: clusterName.value,
     oidcIssuerUrl: httpsUrl('oidc-issuer-url', runsController) ?? '',
     leaderElect: leaderElect.value === 'true',
     leaderElectionNamespace: setting('leader-election-namespace').value || namespace.value,
     leaderElectionId: setting('leader-election-id').value,
+    leaderElectionLeaseDurationSeconds: leaseDuration,
+    leaderElectionRenewDeadlineSeconds: renewDeadline,
+    leaderElectionRetryPeriodSeconds: retryPeriod,
     maxConcurrentReconciles: integer('max-concurrent-reconciles', 1, 64),
     resyncPeriodSeconds: integer('resync-period', 10, 86400),
   };
@@ -276,6 +392,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     }
     controller.postgresTokenScope = scope.value;
   }
+
+  const certificates = certificatesConfig(setting, oneOf);
 
   const kubeconfig = setting('kubeconfig').value || env.KUBECONFIG || undefined;
   const config: Config = {
@@ -293,10 +411,71 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     azureCloud,
     authorityHost: authorityHost.endsWith('/') ? authorityHost : `${authorityHost}/`,
     logLevel: oneOf<LogLevel>('log-level', ['debug', 'info', 'warn', 'error']),
+    certificates,
     controller,
   };
   if (kubeconfig) config.kubeconfig = kubeconfig;
   return config;
+}
+
+type Setting = (name: OptionName) => { value: string; from: string };
+
+function certificatesConfig(
+  setting: Setting,
+  oneOf: <T extends string>(name: OptionName, allowed: readonly T[]) => T,
+): CertificatesConfig {
+  const mode = oneOf<CertMode>('cert-mode', ['external', 'self']);
+  const named = (name: OptionName, pattern: RegExp, max: number, what: string): string => {
+    const { value, from } = setting(name);
+    if (!pattern.test(value) || value.length > max) {
+      throw new ConfigError(`${from}: "${value}" is not a valid ${what}`);
+    }
+    return value;
+  };
+  const duration = (name: OptionName, min: number): { ms: number; text: string; from: string } => {
+    const { value, from } = setting(name);
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      throw new ConfigError(`${from}: expected a duration such as 2160h, 90m, 1h30m or 30d, got "${value}"`);
+    }
+    if (ms < min) {
+      throw new ConfigError(`${from}: must be at least ${min / 60_000}m, got "${value}"`);
+    }
+    return { ms, text: value, from };
+  };
+  const ca = duration('ca-validity', 10 * 60_000);
+  const cert = duration('cert-validity', 10 * 60_000);
+  // Renewal is checked every minute: leave several checks between "renew" and "expired".
+  const renew = duration('cert-renew-before', 5 * 60_000);
+  if (cert.ms > ca.ms) {
+    throw new ConfigError(
+      `${cert.from}: "${cert.text}" is longer than --ca-validity "${ca.text}"; a certificate cannot outlive its CA`,
+    );
+  }
+  if (renew.ms >= cert.ms) {
+    throw new ConfigError(
+      `${renew.from}: "${renew.text}" must be shorter than --cert-validity "${cert.text}", or every check would renew`,
+    );
+  }
+  return {
+    mode,
+    secretName: named('cert-secret-name', DNS_SUBDOMAIN, 253, 'Secret name'),
+    webhookConfigurationName: named(
+      'webhook-configuration-name',
+      DNS_SUBDOMAIN,
+      253,
+      'MutatingWebhookConfiguration name',
+    ),
+    serviceName: named(
+      'webhook-service-name',
+      SERVICE_NAME,
+      63,
+      'Service name (a DNS label starting with a letter)',
+    ),
+    caValidityMs: ca.ms,
+    certValidityMs: cert.ms,
+    renewBeforeMs: renew.ms,
+  };
 }
 
 /** `entra-access run --help`. */

@@ -25,7 +25,10 @@ async function run(argv: string[]): Promise<void> {
   const logger = createLogger(config.logLevel);
   const metrics = createMetrics();
   const kubeConfig = loadKubeConfig(config.kubeconfig);
-  logger.info({ roles: config.roles, namespace: config.namespace }, 'starting entra-access');
+  logger.info(
+    { roles: config.roles, namespace: config.namespace, certMode: config.certificates.mode },
+    'starting entra-access',
+  );
 
   // Each role's readiness checks are registered before it starts, so /readyz reports it as not
   // ready (and why) until its certificate is loaded and its caches have synced.
@@ -47,12 +50,14 @@ async function run(argv: string[]): Promise<void> {
   await controller?.start();
   // As controller-runtime does: a replica that lost its lease exits and restarts as a candidate,
   // rather than risk two controllers writing at once.
+  let stopping = false;
   void controller?.lostLeadership.then(() => {
+    // A shutdown under way releases the lease itself; exiting here would cut it short.
+    if (stopping) return;
     logger.error('lost leader election; exiting');
     process.exit(1);
   });
 
-  let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;

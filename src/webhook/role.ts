@@ -1,5 +1,8 @@
 // The webhook role, wired: caches, handlers, the HTTPS server with its reloadable certificate.
 // Every replica runs it. Ready once the certificate is loaded and the caches have synced.
+// With --cert-mode=self the role first brings its certificates from the Secret into --cert-dir
+// (creating them if no replica has yet) and keeps them renewed; otherwise --cert-dir is filled by
+// someone else, e.g. cert-manager.
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type * as k8s from '@kubernetes/client-node';
@@ -8,6 +11,11 @@ import { EventRecorder, type EventSink } from '../kube/events.ts';
 import { closeServer, type ReadinessCheck } from '../observability/http-servers.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import {
+  CertificateManager,
+  type CertificateManagerOptions,
+  certificateManagerOptions,
+} from './certificates/manager.ts';
 import { createHandlers } from './handlers.ts';
 import { createLookups, type Lookups } from './lookups.ts';
 import { createWebhookApp, createWebhookServer } from './server.ts';
@@ -18,6 +26,8 @@ export interface WebhookRole {
   readonly port: number;
   /** Known before start, so /readyz can report the role as not ready while it starts. */
   readiness: ReadinessCheck[];
+  /** With --cert-mode=self, the manager of the serving certificates. */
+  readonly certificateManager: CertificateManager | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -28,6 +38,11 @@ export interface WebhookRoleDeps {
   metrics: Metrics;
   events?: EventSink;
   lookups?: Lookups;
+  /**
+   * With --cert-mode=self, overrides of the certificate manager's options. Tests use it to add
+   * an IP address (they register the webhook by URL at 127.0.0.1) and to shorten its delays.
+   */
+  certificateOptions?: Partial<CertificateManagerOptions>;
 }
 
 export function createWebhookRole(config: Config, deps: WebhookRoleDeps): WebhookRole {
@@ -35,6 +50,12 @@ export function createWebhookRole(config: Config, deps: WebhookRoleDeps): Webhoo
   const lookups = deps.lookups ?? createLookups(deps.kubeConfig, logger);
   const events = deps.events ?? new EventRecorder(deps.kubeConfig, logger);
   const certificates = new CertificateWatcher(config.certDir, logger);
+  const manager =
+    config.certificates.mode === 'self'
+      ? new CertificateManager(
+          certificateManagerOptions(config, { kubeConfig: deps.kubeConfig, logger }, deps.certificateOptions),
+        )
+      : undefined;
   const handlers = createHandlers({
     lookups,
     events,
@@ -54,6 +75,7 @@ export function createWebhookRole(config: Config, deps: WebhookRoleDeps): Webhoo
     maxRequestBytes: config.webhookMaxRequestBytes,
   });
   let server: Server | undefined;
+  let stopping = false;
   let synced: Promise<void> | undefined;
   let port = 0;
 
@@ -61,7 +83,9 @@ export function createWebhookRole(config: Config, deps: WebhookRoleDeps): Webhoo
     get port() {
       return port;
     },
+    certificateManager: manager,
     readiness: [
+      ...(manager ? [{ name: 'webhook-certificate-secret', ready: () => manager.ready }] : []),
       { name: 'webhook-certificate', ready: () => certificates.loaded && server !== undefined },
       { name: 'webhook-caches', ready: () => lookups.synced },
     ],
@@ -70,6 +94,9 @@ export function createWebhookRole(config: Config, deps: WebhookRoleDeps): Webhoo
       synced = lookups.start().catch((error: unknown) => {
         logger.error({ err: (error as Error).message }, 'caches failed to start');
       });
+      // Mode self: the Secret's pair is in --cert-dir before the watcher looks for it.
+      await manager?.start();
+      if (stopping) return;
       await certificates.start();
       const https = createWebhookServer(app, certificates);
       await new Promise<void>((resolve, reject) => {
@@ -78,9 +105,19 @@ export function createWebhookRole(config: Config, deps: WebhookRoleDeps): Webhoo
       });
       server = https;
       port = (https.address() as AddressInfo).port;
-      logger.info({ port, certDir: config.certDir, injectionMode: config.injectionMode }, 'webhook serving');
+      logger.info(
+        {
+          port,
+          certDir: config.certDir,
+          certMode: config.certificates.mode,
+          injectionMode: config.injectionMode,
+        },
+        'webhook serving',
+      );
     },
     async stop() {
+      stopping = true;
+      await manager?.stop();
       certificates.stop();
       await closeServer(server);
       await lookups.stop();

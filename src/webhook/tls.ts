@@ -1,10 +1,10 @@
 // The webhook's serving certificate: tls.crt and tls.key in --cert-dir, reloaded without a
-// restart when they change (a renewed Secret volume, cert-manager, or the chart's own rotation).
+// restart when they change (a renewed Secret volume, cert-manager, or --cert-mode=self).
 // Changes are noticed by fs.watch and, because watches can miss Secret-volume symlink swaps, by
 // a periodic content check as well.
 import { createHash } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Logger } from '../observability/logger.ts';
@@ -71,14 +71,16 @@ export class CertificateWatcher {
     return this.#checking;
   }
 
-  async #load(): Promise<void> {
+  async #load(retried = false): Promise<void> {
     let cert: Buffer;
     let key: Buffer;
     try {
-      [cert, key] = await Promise.all([
-        readFile(join(this.#dir, 'tls.crt')),
-        readFile(join(this.#dir, 'tls.key')),
-      ]);
+      // A kubelet Secret volume, and --cert-mode=self, switch pairs by repointing the `..data`
+      // symlink: reading both files through one resolution of it never mixes two pairs.
+      const read = (base: string) =>
+        Promise.all([readFile(join(base, 'tls.crt')), readFile(join(base, 'tls.key'))]);
+      const data = await realpath(join(this.#dir, '..data')).catch(() => undefined);
+      [cert, key] = await (data ? read(data).catch(() => read(this.#dir)) : read(this.#dir));
     } catch {
       return; // not there (yet), or mid-swap: keep serving the current pair
     }
@@ -87,6 +89,12 @@ export class CertificateWatcher {
     try {
       createSecureContext({ cert, key }); // throws if the key does not match the certificate
     } catch (error) {
+      // A writer that replaces the two files one after the other was caught in between: the
+      // second file follows within moments, so look once more before calling the pair invalid.
+      if (!retried) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return this.#load(true);
+      }
       this.#logger.warn(
         { dir: this.#dir, err: (error as Error).message },
         'ignoring an invalid serving certificate',

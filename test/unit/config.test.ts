@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, envName, parseConfig, usage } from '../../src/config.ts';
+import { DEFAULT_WEBHOOK_CONFIGURATION_NAME } from '../../src/api/constants.ts';
+import { ConfigError, envName, parseConfig, parseDuration, usage } from '../../src/config.ts';
 
 const ISSUER = '--oidc-issuer-url=https://westeurope.oic.prod-aks.azure.com/tenant/cluster/';
+const DAY_MS = 86_400_000;
 
 describe('parseConfig', () => {
   it('has the controller-runtime defaults, and runs both roles unless told otherwise', () => {
@@ -25,6 +27,9 @@ describe('parseConfig', () => {
       leaderElect: true,
       leaderElectionNamespace: 'entra-access-system',
       leaderElectionId: 'entra-access-controller',
+      leaderElectionLeaseDurationSeconds: 15,
+      leaderElectionRenewDeadlineSeconds: 10,
+      leaderElectionRetryPeriodSeconds: 2,
       maxConcurrentReconciles: 4,
       resyncPeriodSeconds: 600,
     });
@@ -62,6 +67,79 @@ describe('parseConfig', () => {
     );
   });
 
+  it('takes leader election timings in seconds, as controller-runtime names them', () => {
+    const config = parseConfig(
+      [
+        '--controller',
+        ISSUER,
+        '--leader-election-lease-duration=4',
+        '--leader-election-renew-deadline=3',
+        '--leader-election-retry-period=0.5',
+      ],
+      {},
+    );
+    expect(config.controller).toMatchObject({
+      leaderElectionLeaseDurationSeconds: 4,
+      leaderElectionRenewDeadlineSeconds: 3,
+      leaderElectionRetryPeriodSeconds: 0.5,
+    });
+  });
+
+  it('keeps webhook certificates external unless --cert-mode=self, with mode self settings defaulted', () => {
+    const config = parseConfig(['--webhook'], {});
+    expect(config.certificates).toEqual({
+      mode: 'external',
+      secretName: 'entra-access-webhook-tls',
+      webhookConfigurationName: DEFAULT_WEBHOOK_CONFIGURATION_NAME,
+      serviceName: 'entra-access-webhook',
+      caValidityMs: 365 * DAY_MS,
+      certValidityMs: 90 * DAY_MS,
+      renewBeforeMs: 30 * DAY_MS,
+    });
+  });
+
+  it('reads the certificate flags and their environment twins', () => {
+    const config = parseConfig(
+      [
+        '--webhook',
+        '--cert-mode=self',
+        '--cert-secret-name=wh-tls',
+        '--webhook-configuration-name=aks-entra-access-test',
+        '--cert-validity=1h30m',
+        '--cert-renew-before=20m',
+      ],
+      {
+        ENTRA_ACCESS_WEBHOOK_SERVICE_NAME: 'webhook-svc',
+        ENTRA_ACCESS_CA_VALIDITY: '30d',
+        ENTRA_ACCESS_CERT_MODE: 'external',
+      },
+    );
+    expect(config.certificates).toEqual({
+      mode: 'self',
+      secretName: 'wh-tls',
+      webhookConfigurationName: 'aks-entra-access-test',
+      serviceName: 'webhook-svc',
+      caValidityMs: 30 * DAY_MS,
+      certValidityMs: 90 * 60_000,
+      renewBeforeMs: 20 * 60_000,
+    });
+    expect(parseConfig(['--webhook'], { ENTRA_ACCESS_CERT_MODE: 'self' }).certificates.mode).toBe('self');
+  });
+
+  it.each([
+    ['2160h', 90 * DAY_MS],
+    ['30d', 30 * DAY_MS],
+    ['1h30m', 90 * 60_000],
+    ['90s', 90_000],
+    ['1d2h3m4s', DAY_MS + 2 * 3_600_000 + 3 * 60_000 + 4000],
+  ])('parses the duration %s', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each(['', '90', '1.5h', '30m1h', 'h', '-1h', '1w'])('refuses the duration %j', (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+
   it('parses extra pod labels', () => {
     expect(
       parseConfig(['--webhook', '--extra-pod-labels', 'team=payments,tier=backend'], {}).extraPodLabels,
@@ -93,6 +171,42 @@ describe('parseConfig', () => {
     [['--controller'], {}, /--oidc-issuer-url: required by the controller role/],
     [['--controller', '--oidc-issuer-url=http://issuer'], {}, /--oidc-issuer-url: expected an https URL/],
     [['--leader-elect=maybe'], {}, /--leader-elect: expected true or false/],
+    [
+      ['--leader-election-lease-duration=2.5'],
+      {},
+      /--leader-election-lease-duration: expected an integer from 1 to 3600/,
+    ],
+    [
+      ['--leader-election-retry-period=0'],
+      {},
+      /--leader-election-retry-period: expected a number of seconds above 0/,
+    ],
+    [
+      ['--leader-election-lease-duration=10'],
+      {},
+      /--leader-election-renew-deadline \(10\) must be less than --leader-election-lease-duration \(10\)/,
+    ],
+    [
+      ['--leader-election-renew-deadline=2'],
+      {},
+      /--leader-election-retry-period \(2\) must be less than --leader-election-renew-deadline \(2\)/,
+    ],
+    [['--cert-mode=cert-manager'], {}, /--cert-mode: expected one of external, self, got "cert-manager"/],
+    [['--cert-secret-name=Webhook_TLS'], {}, /--cert-secret-name: "Webhook_TLS" is not a valid Secret name/],
+    [
+      ['--webhook-configuration-name=-bad'],
+      {},
+      /--webhook-configuration-name: "-bad" is not a valid MutatingWebhookConfiguration name/,
+    ],
+    [['--webhook-service-name=1svc'], {}, /--webhook-service-name: "1svc" is not a valid Service name/],
+    [['--cert-validity=90days'], {}, /--cert-validity: expected a duration such as 2160h/],
+    [
+      [],
+      { ENTRA_ACCESS_CERT_RENEW_BEFORE: '1m' },
+      /--cert-renew-before \(from ENTRA_ACCESS_CERT_RENEW_BEFORE\): must be at least 5m/,
+    ],
+    [['--cert-validity=9000h'], {}, /--cert-validity: "9000h" is longer than --ca-validity "8760h"/],
+    [['--cert-renew-before=2160h'], {}, /--cert-renew-before: "2160h" must be shorter than --cert-validity/],
     [['--cluster-name=Prod_1'], {}, /--cluster-name: expected a DNS label/],
     [
       ['--postgres-token-scope=https://x'],
@@ -122,6 +236,13 @@ describe('parseConfig', () => {
       'tenant-id',
       'azure-cloud',
       'authority-host',
+      'cert-mode',
+      'cert-secret-name',
+      'webhook-configuration-name',
+      'webhook-service-name',
+      'ca-validity',
+      'cert-validity',
+      'cert-renew-before',
     ]) {
       expect(text).toContain(`--${flag}`);
       expect(text).toContain(envName(flag));
