@@ -203,6 +203,8 @@ export function createControllerRole(config: Config, deps: ControllerRoleDeps): 
   namespaces.on('update', onNamespace);
 
   let resolveLost: () => void = () => {};
+  /** stop() was called: leadership then ends because we give it up, which is not a loss. */
+  let stopping = false;
   const lostLeadership = new Promise<void>((resolve) => {
     resolveLost = resolve;
   });
@@ -211,6 +213,11 @@ export function createControllerRole(config: Config, deps: ControllerRoleDeps): 
         kubeConfig: kc,
         namespace: config.controller.leaderElectionNamespace,
         name: config.controller.leaderElectionId,
+        timings: {
+          leaseDurationMs: config.controller.leaderElectionLeaseDurationSeconds * 1000,
+          renewDeadlineMs: Math.round(config.controller.leaderElectionRenewDeadlineSeconds * 1000),
+          retryPeriodMs: Math.round(config.controller.leaderElectionRetryPeriodSeconds * 1000),
+        },
         logger,
         metrics: controllerMetrics,
       })
@@ -233,10 +240,15 @@ export function createControllerRole(config: Config, deps: ControllerRoleDeps): 
       }
       void elector.run({
         onStartedLeading: () => run(),
-        onStoppedLeading: () => resolveLost(),
+        // Only an involuntary loss: on stop() the caller is already shutting down, and must get
+        // to release the lease (so a standby takes over at once) rather than exit mid-stop.
+        onStoppedLeading: () => {
+          if (!stopping) resolveLost();
+        },
       });
     },
     async stop() {
+      stopping = true;
       await Promise.all([accessQueue.shutdown(), serverQueue.shutdown()]);
       await elector?.stop();
       await Promise.all([accesses.stop(), servers.stop(), namespaces.stop()]);
