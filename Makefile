@@ -10,8 +10,9 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 all: test
 
-## test: every check and every test, as CI runs it (lint, types, unit, integration, leftovers)
-test: deps lint typecheck control-plane
+## test: every check and every test, as CI runs it (lint, types, helm lint, unit, integration
+## incl. the chart tests, leftovers)
+test: deps lint typecheck control-plane helm-lint
 	bash hack/run-tests.sh
 
 ## deps: install the exact dependency tree from package-lock.json (Node 24 included)
@@ -35,6 +36,27 @@ integration: deps control-plane
 ## control-plane: build (once, cached outside the repo) kube-apiserver and etcd unless provided
 control-plane:
 	@if [[ -z "$${KUBEBUILDER_ASSETS:-}" && -z "$${TEST_ASSET_KUBE_APISERVER:-}" ]]; then bash hack/build-control-plane.sh >/dev/null; fi
+
+## helm: the real helm CLI, built once from its Go module into a cache outside the repo
+## (hack/build-helm.sh; HELM_BIN overrides). Recursive `=`: only built when a helm target runs.
+HELM = $(shell bash hack/build-helm.sh)
+CHART := charts/entra-access
+.PHONY: helm-lint helm-test sync-chart-crds
+
+## helm-lint: helm lint --strict with the default values and each values file in the chart's ci/
+helm-lint:
+	@helm="$(HELM)"; [[ -x "$$helm" ]] || { echo "helm-lint: no helm binary (see hack/build-helm.sh)" >&2; exit 1; }; \
+	"$$helm" lint --strict $(CHART); \
+	for values in $(CHART)/ci/*.yaml; do "$$helm" lint --strict $(CHART) --values "$$values"; done
+
+## helm-test: render, validate and install the chart into the harness kube-apiserver
+helm-test: deps control-plane
+	bash hack/run-tests.sh --project integration test/integration/helm-chart.test.ts
+
+## sync-chart-crds: copy crds/*.yaml (the one source) into the chart; a test fails if they differ
+sync-chart-crds:
+	rm -f $(CHART)/crds/*.yaml
+	cp crds/*.yaml $(CHART)/crds/
 
 build: deps
 	tsc -p tsconfig.build.json
