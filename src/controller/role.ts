@@ -1,22 +1,14 @@
 // The controller role, wired: informer caches, work queues for servers and access resources,
 // the Azure and PostgreSQL layers, and the namespace label backfill. Runs only on the leader.
 import * as k8s from '@kubernetes/client-node';
-import {
-  ACCESS_PLURAL,
-  GROUP,
-  NAMESPACE_OPT_IN_ANNOTATION,
-  NAMESPACE_OPT_IN_LABEL,
-  OPT_IN_VALUE,
-  SERVER_PLURAL,
-  VERSION,
-} from '../api/constants.ts';
-import type { EntraDatabaseAccess, EntraDatabaseServer } from '../api/types.ts';
+import { NAMESPACE_OPT_IN_ANNOTATION, NAMESPACE_OPT_IN_LABEL, OPT_IN_VALUE } from '../api/constants.ts';
+import type { EntraDatabaseAccess } from '../api/types.ts';
 import { cloudSettings } from '../azure/cloud.ts';
 import { createOperatorCredential, TokenSource } from '../azure/credentials.ts';
 import { ManagedIdentities } from '../azure/managed-identities.ts';
 import type { Config } from '../config.ts';
+import { accessCache, namespaceCache, serverCache } from '../kube/caches.ts';
 import { EventRecorder } from '../kube/events.ts';
-import { InformerCache } from '../kube/informer-cache.ts';
 import { createControllerMetrics } from '../observability/controller-metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -89,46 +81,9 @@ export function createControllerRole(config: Config, deps: ControllerRoleDeps): 
   };
   const database = new PostgresDatabase({ core, tokensFor, defaultScope: cloud.postgresScope, logger });
 
-  const accesses = new InformerCache<EntraDatabaseAccess>(kc, {
-    kind: 'EntraDatabaseAccess',
-    path: `/apis/${GROUP}/${VERSION}/${ACCESS_PLURAL}`,
-    list: () =>
-      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: ACCESS_PLURAL }) as Promise<
-        k8s.KubernetesListObject<EntraDatabaseAccess>
-      >,
-    get: (name, namespace) =>
-      custom.getNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: ACCESS_PLURAL,
-        namespace: namespace ?? '',
-        name,
-      }) as Promise<EntraDatabaseAccess>,
-    logger,
-  });
-  const servers = new InformerCache<EntraDatabaseServer>(kc, {
-    kind: 'EntraDatabaseServer',
-    path: `/apis/${GROUP}/${VERSION}/${SERVER_PLURAL}`,
-    list: () =>
-      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: SERVER_PLURAL }) as Promise<
-        k8s.KubernetesListObject<EntraDatabaseServer>
-      >,
-    get: (name) =>
-      custom.getClusterCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: SERVER_PLURAL,
-        name,
-      }) as Promise<EntraDatabaseServer>,
-    logger,
-  });
-  const namespaces = new InformerCache<k8s.V1Namespace>(kc, {
-    kind: 'Namespace',
-    path: '/api/v1/namespaces',
-    list: () => core.listNamespace(),
-    get: (name) => core.readNamespace({ name }),
-    logger,
-  });
+  const accesses = accessCache(kc, logger);
+  const servers = serverCache(kc, logger);
+  const namespaces = namespaceCache(kc, logger);
 
   const resyncMs = config.controller.resyncPeriodSeconds * 1000;
   const accessQueue = new WorkQueue({

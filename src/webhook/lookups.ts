@@ -2,10 +2,10 @@
 // ServiceAccount, the EntraDatabaseAccess naming it, whether the AKS add-on's webhook exists —
 // served from informer caches, with a live GET on a miss.
 import * as k8s from '@kubernetes/client-node';
-import { ACCESS_PLURAL, AZURE_WI_WEBHOOK_CONFIGURATION_NAME, GROUP, VERSION } from '../api/constants.ts';
+import { AZURE_WI_WEBHOOK_CONFIGURATION_NAME } from '../api/constants.ts';
 import type { EntraDatabaseAccess } from '../api/types.ts';
+import { accessCache, namespaceCache, serviceAccountCache } from '../kube/caches.ts';
 import { statusOf } from '../kube/client.ts';
-import { InformerCache } from '../kube/informer-cache.ts';
 import { createdAt } from '../kube/objects.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { IdentityBinding } from './policy/types.ts';
@@ -45,41 +45,11 @@ export function bindingFor(
 }
 
 export function createLookups(kubeConfig: k8s.KubeConfig, logger: Logger): Lookups {
-  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
-  const custom = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
   const admission = kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
 
-  const namespaces = new InformerCache<k8s.V1Namespace>(kubeConfig, {
-    kind: 'Namespace',
-    path: '/api/v1/namespaces',
-    list: () => core.listNamespace(),
-    get: (name) => core.readNamespace({ name }),
-    logger,
-  });
-  const serviceAccounts = new InformerCache<k8s.V1ServiceAccount>(kubeConfig, {
-    kind: 'ServiceAccount',
-    path: '/api/v1/serviceaccounts',
-    list: () => core.listServiceAccountForAllNamespaces(),
-    get: (name, namespace) => core.readNamespacedServiceAccount({ name, namespace: namespace ?? '' }),
-    logger,
-  });
-  const accesses = new InformerCache<EntraDatabaseAccess>(kubeConfig, {
-    kind: 'EntraDatabaseAccess',
-    path: `/apis/${GROUP}/${VERSION}/${ACCESS_PLURAL}`,
-    list: () =>
-      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: ACCESS_PLURAL }) as Promise<
-        k8s.KubernetesListObject<EntraDatabaseAccess>
-      >,
-    get: (name, namespace) =>
-      custom.getNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: ACCESS_PLURAL,
-        namespace: namespace ?? '',
-        name,
-      }) as Promise<EntraDatabaseAccess>,
-    logger,
-  });
+  const namespaces = namespaceCache(kubeConfig, logger);
+  const serviceAccounts = serviceAccountCache(kubeConfig, logger);
+  const accesses = accessCache(kubeConfig, logger);
 
   let addOn: { exists: boolean; checkedAt: number } | undefined;
   const caches = [namespaces, serviceAccounts, accesses];
