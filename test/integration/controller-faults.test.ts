@@ -28,7 +28,7 @@ import { parseMicroTime } from '../../src/controller/leader-election.ts';
 import { type ControllerRole, createControllerRole } from '../../src/controller/role.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { AzureEmulatorClient, type CountersSnapshot } from '../harness/azure-emulator/client.ts';
-import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import { freePort } from '../harness/ports.ts';
 import { type ManagedProcess, makeTempDir, removeTempDir, startProcess } from '../harness/processes.ts';
 import {
@@ -45,14 +45,8 @@ const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergeP
 const mainScript = new URL('../../src/main.ts', import.meta.url).pathname;
 const CLUSTER = 'faults';
 
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> =>
+  pollUntil(read, ok, timeoutMs, 100);
 
 const conditionOf = (access: EntraDatabaseAccess | undefined, type: string) =>
   access?.status?.conditions?.find((c) => c.type === type);

@@ -20,7 +20,7 @@ import { statusOf } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { AzureEmulatorClient, type IdentityView } from '../harness/azure-emulator/client.ts';
-import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import {
   POSTGRES_SCOPE,
   serviceAccountToken,
@@ -32,14 +32,8 @@ const api = { group: GROUP, version: VERSION };
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 /** Polls `read` until `ok` holds (or the time is up), and returns the last value read. */
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 150));
-  }
-}
+const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 20_000): Promise<T> =>
+  pollUntil(read, ok, timeoutMs, 150);
 
 const conditionOf = (access: EntraDatabaseAccess | undefined, type = 'Ready') =>
   access?.status?.conditions?.find((c) => c.type === type);

@@ -29,7 +29,7 @@ import { type ControllerRole, createControllerRole } from '../../src/controller/
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { startWebhookRole, type WebhookRole } from '../../src/webhook/role.ts';
 import { AzureEmulatorClient } from '../harness/azure-emulator/client.ts';
-import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import { freePort } from '../harness/ports.ts';
 import {
   POSTGRES_SCOPE,
@@ -88,14 +88,8 @@ function helmTemplate(namespace: string, set: string[]): Obj[] {
   }
 }
 
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 40_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 40_000): Promise<T> =>
+  pollUntil(read, ok, timeoutMs, 200);
 
 const readyOf = (access: EntraDatabaseAccess | undefined) =>
   access?.status?.conditions?.find((c) => c.type === 'Ready');

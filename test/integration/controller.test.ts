@@ -15,7 +15,7 @@ import { type ControllerRole, createControllerRole } from '../../src/controller/
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { AzureEmulatorClient } from '../harness/azure-emulator/client.ts';
-import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import {
   POSTGRES_SCOPE,
   serviceAccountToken,
@@ -26,14 +26,8 @@ const harness = harnessInfo();
 const api = { group: GROUP, version: VERSION };
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> =>
+  pollUntil(read, ok, timeoutMs, 200);
 
 const readyOf = (access: EntraDatabaseAccess | undefined) =>
   access?.status?.conditions?.find((c) => c.type === 'Ready');

@@ -26,7 +26,7 @@ import { serviceCommonName, serviceDnsNames } from '../../src/webhook/certificat
 import { GENERATION_ANNOTATION } from '../../src/webhook/certificates/secret.ts';
 import { startWebhookRole, type WebhookRole } from '../../src/webhook/role.ts';
 import { CertificateWatcher } from '../../src/webhook/tls.ts';
-import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import { freePort } from '../harness/ports.ts';
 import { makeTempDir, removeTempDir, startProcess } from '../harness/processes.ts';
 
@@ -37,14 +37,8 @@ const DAY = 86_400_000;
 const SERVICE = 'entra-access-webhook';
 const CLIENT_ID = '11111111-2222-3333-4444-555555555555';
 
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 20_000): Promise<T> =>
+  pollUntil(read, ok, timeoutMs, 100);
 
 /**
  * The serial number of the certificate served on 127.0.0.1:port, verified against `ca`; `servername`

@@ -21,7 +21,7 @@ import { parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { startWebhookRole, type WebhookRole } from '../../src/webhook/role.ts';
-import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import { createCertificateAuthority, issueCertificate } from '../harness/pki.ts';
 import { freePort } from '../harness/ports.ts';
 import { makeTempDir, removeTempDir } from '../harness/processes.ts';
@@ -31,14 +31,8 @@ const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const CLIENT_ID = '11111111-2222-3333-4444-555555555555';
 const run = uniqueName('wh');
 
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> =>
+  pollUntil(read, ok, timeoutMs, 100);
 
 function webhook(
   name: string,
