@@ -6,14 +6,28 @@ SHELL := bash
 # is the pinned Node 24, not the system one.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: all test deps lint typecheck unit integration control-plane build clean
+.PHONY: all test deps lint typecheck unit integration control-plane build clean demo bench test-reliability
 
 all: test
 
 ## test: every check and every test, as CI runs it (lint, types, helm lint, unit, integration
 ## incl. the chart tests, leftovers)
 test: deps lint typecheck control-plane helm-lint
-	bash hack/run-tests.sh
+	bash hack/run-tests.sh --project unit --project integration --project controller
+
+## test-reliability: faults, fuzzing, load, tenant isolation and secret scanning (slow; CI runs it too)
+test-reliability: deps control-plane
+	bash hack/run-tests.sh --project reliability
+
+## demo: the whole loop on a local default (control plane, PostgreSQL, Azure emulator, the operator,
+## a workload getting its identity and logging in with a token), then everything stopped
+demo: deps control-plane
+	bash hack/run-demo.sh
+
+## bench: webhook latency/throughput, memory and controller cost; writes bench/results.json and
+## the table in docs/benchmarks.md (sizes: see bench/README.md)
+bench: deps control-plane
+	npm run bench
 
 ## deps: install the exact dependency tree from package-lock.json (Node 24 included)
 deps: node_modules/.deps-stamp

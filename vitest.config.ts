@@ -43,6 +43,21 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        test: {
+          // Faults, fuzzing, load and tenant-isolation attacks (`make test-reliability`): slow,
+          // and several restart the harness's parts, so each file gets the harness to itself.
+          name: 'reliability',
+          sequence: { groupOrder: 2 },
+          include: ['test/reliability/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/harness/global-setup.ts'],
+          pool: 'forks',
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 180_000,
+        },
+      },
     ],
   },
 });
