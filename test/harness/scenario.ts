@@ -11,6 +11,10 @@ import * as k8s from '@kubernetes/client-node';
 import pg from 'pg';
 import { ACCESS_PLURAL, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
 import type { EntraDatabaseAccess, EntraDatabaseServer, Grant } from '../../src/api/types.ts';
+import { parseConfig } from '../../src/config.ts';
+import { type ControllerRole, createControllerRole } from '../../src/controller/role.ts';
+import { createLogger, type Logger } from '../../src/observability/logger.ts';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
 import type { HarnessInfo } from './harness.ts';
 import { type ManagedProcess, startProcess } from './processes.ts';
 import { POSTGRES_SCOPE, serviceAccountToken, workloadIdentityCredential } from './workload-identity.ts';
@@ -215,6 +219,48 @@ export function operatorEnv(info: HarnessInfo, tokenFile: string): NodeJS.Proces
     NODE_EXTRA_CA_CERTS: info.caFile,
     KUBECONFIG: info.kubernetes.kubeconfigPath,
   };
+}
+
+export interface InProcessControllerOptions {
+  tokenFile: string;
+  clusterName: string;
+  /** Extra flags after the harness ones, e.g. ['--resync-period=30']. */
+  args?: string[];
+  logger?: Logger;
+  metrics?: Metrics;
+}
+
+/**
+ * The controller role in the test's own process (no leader election), for tests that read its
+ * in-memory stats or swap its logger; `startOperatorProcess` runs the real CLI instead.
+ */
+export async function startInProcessController(
+  info: HarnessInfo,
+  kubeConfig: k8s.KubeConfig,
+  options: InProcessControllerOptions,
+): Promise<ControllerRole> {
+  const config = parseConfig(
+    [
+      '--controller',
+      `--kubeconfig=${info.kubernetes.kubeconfigPath}`,
+      ...operatorArgs(info, options.clusterName),
+      '--leader-elect=false',
+      ...(options.args ?? []),
+    ],
+    {},
+  );
+  const controller = createControllerRole(config, {
+    kubeConfig,
+    logger: options.logger ?? createLogger('warn'),
+    metrics: options.metrics ?? createMetrics(),
+    azureEnv: {
+      AZURE_CLIENT_ID: info.azure.operator.clientId,
+      AZURE_TENANT_ID: info.azure.tenantId,
+      AZURE_FEDERATED_TOKEN_FILE: options.tokenFile,
+    },
+  });
+  await controller.start();
+  return controller;
 }
 
 export interface OperatorProcessOptions {

@@ -3,8 +3,6 @@
 // an added memberOf is granted and a changed identity moves the FIC, the ServiceAccount annotation
 // and the role; deletion with Orphan leaves everything, and with Delete never drops data.
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,18 +12,24 @@ import type {
   EntraDatabaseAccessSpec,
   EntraDatabaseServer,
 } from '../../src/api/types.ts';
-import { parseConfig } from '../../src/config.ts';
-import { type ControllerRole, createControllerRole } from '../../src/controller/role.ts';
+import type { ControllerRole } from '../../src/controller/role.ts';
 import { statusOf } from '../../src/kube/client.ts';
-import { createLogger } from '../../src/observability/logger.ts';
-import { createMetrics } from '../../src/observability/metrics.ts';
 import { AzureEmulatorClient, type IdentityView } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import {
-  POSTGRES_SCOPE,
-  serviceAccountToken,
-  workloadIdentityCredential,
-} from '../harness/workload-identity.ts';
+  appToken as appTokenOf,
+  conditionOf,
+  createAppDatabase,
+  createDatabaseServer,
+  createOptedInNamespace,
+  ddlCount,
+  isReady,
+  loginAndQuery as loginAndQueryAs,
+  readAccess as readAccessOf,
+  startInProcessController,
+  superuserUrl,
+  writeOperatorToken,
+} from '../harness/scenario.ts';
 
 const harness = harnessInfo();
 const api = { group: GROUP, version: VERSION };
@@ -34,14 +38,6 @@ const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergeP
 /** Polls `read` until `ok` holds (or the time is up), and returns the last value read. */
 const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 20_000): Promise<T> =>
   pollUntil(read, ok, timeoutMs, 150);
-
-const conditionOf = (access: EntraDatabaseAccess | undefined, type = 'Ready') =>
-  access?.status?.conditions?.find((c) => c.type === type);
-
-/** Ready=True for the resource's current generation. */
-const isReady = (access: EntraDatabaseAccess | undefined) =>
-  conditionOf(access)?.status === 'True' &&
-  access?.status?.observedGeneration === access?.metadata.generation;
 
 describe.skipIf(!harness)('controller: guards, updates and deletion of EntraDatabaseAccess', () => {
   const run = uniqueName('life');
@@ -78,15 +74,13 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
     return found;
   };
 
-  const superuserUrl = (db: string) => harness!.postgres.superuserUrl.replace(/\/postgres\?/, `/${db}?`);
-
   /** Runs statements as the superuser; with `asAdmin`, as the operator's Entra admin role (SET ROLE). */
   async function su<R extends pg.QueryResultRow = Record<string, unknown>>(
     sql: string,
     params: unknown[] = [],
     options: { db?: string; asAdmin?: boolean } = {},
   ): Promise<R[]> {
-    const client = new pg.Client({ connectionString: superuserUrl(options.db ?? 'postgres') });
+    const client = new pg.Client({ connectionString: superuserUrl(harness!, options.db ?? 'postgres') });
     await client.connect();
     try {
       if (options.asAdmin) await client.query(`SET ROLE "${adminRole}"`);
@@ -107,11 +101,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
       )
     )[0]?.object_id;
 
-  const readAccess = (ns: string, name: string) =>
-    custom.getNamespacedCustomObject({ ...api, plural: ACCESS_PLURAL, namespace: ns, name }).then(
-      (o) => o as EntraDatabaseAccess,
-      () => undefined,
-    );
+  const readAccess = (ns: string, name: string) => readAccessOf(custom, ns, name);
 
   async function createAccess(
     ns: string,
@@ -163,41 +153,10 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
       })
     ).items;
 
-  /** A PostgreSQL token as the app's pod would get it: TokenRequest, then the real @azure/identity. */
-  async function appToken(ns: string, serviceAccount: string, clientId: string): Promise<string> {
-    const jwt = await serviceAccountToken(kc, ns, serviceAccount);
-    const credential = await workloadIdentityCredential(harness!, clientId, jwt);
-    return (await credential.getToken(POSTGRES_SCOPE))!.token;
-  }
-
-  /** Logs in through the Entra gateway with `token` as the password; rows as JSON, or "ERROR: …". */
-  async function loginAndQuery(role: string, token: string, sql: string): Promise<string> {
-    const client = new pg.Client({
-      host: harness!.postgres.host,
-      port: harness!.postgres.port,
-      database,
-      user: role,
-      password: token,
-      ssl: { ca: readFileSync(harness!.caFile, 'utf8') },
-    });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      // Several statements give several results: the last one's rows.
-      const result: pg.QueryResult | pg.QueryResult[] = await client.query(sql);
-      return JSON.stringify((Array.isArray(result) ? result.at(-1) : result)?.rows);
-    } catch (error) {
-      return `ERROR: ${(error as Error).message}`;
-    } finally {
-      await client.end().catch(() => {});
-    }
-  }
-
-  function ddlCount(): number {
-    const log = readFileSync(harness!.postgres.logFile ?? '', 'utf8');
-    return log.split('\n').filter((line) => / LOG: {2}statement: (GRANT|REVOKE|CREATE|ALTER|DROP)/.test(line))
-      .length;
-  }
+  const appToken = (ns: string, serviceAccount: string, clientId: string) =>
+    appTokenOf(harness!, kc, { namespace: ns, serviceAccount, clientId });
+  const loginAndQuery = (role: string, token: string, sql: string) =>
+    loginAndQueryAs(harness!, { database, role, token }, sql);
 
   beforeAll(async () => {
     kc = adminKubeConfig(harness!);
@@ -216,22 +175,15 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
       make('g-outsider', `${run}-other`),
     ]);
 
-    // The app's database, owned by the operator's Entra admin role as on Azure.
-    await su(`CREATE DATABASE ${database} OWNER "${adminRole}"`);
-    await su(
+    await createAppDatabase(
+      harness!,
+      database,
       `CREATE TABLE orders (id int, item text); INSERT INTO orders VALUES (1, 'book'), (2, 'pen');
        CREATE TABLE reports (id int); INSERT INTO reports VALUES (7);`,
-      [],
-      { db: database, asAdmin: true },
     );
-
     const allowedIdentities = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/*`;
-    const optedIn = {
-      'entra-access.io/workload-identity': 'enabled',
-      'entra-access.io/allowed-identities': allowedIdentities,
-    };
-    await core.createNamespace({ body: { metadata: { name: namespace, annotations: optedIn } } });
-    await core.createNamespace({ body: { metadata: { name: closedNamespace, annotations: optedIn } } });
+    await createOptedInNamespace(core, namespace, allowedIdentities);
+    await createOptedInNamespace(core, closedNamespace, allowedIdentities);
     await core.createNamespace({
       body: {
         metadata: {
@@ -240,68 +192,16 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
         },
       },
     });
-    await core.createNamespacedSecret({
-      namespace: harness!.azure.operator.namespace,
-      body: {
-        metadata: { name: `${run}-ca` },
-        stringData: { 'ca.crt': readFileSync(harness!.caFile, 'utf8') },
-      },
+    await createDatabaseServer(harness!, kc, {
+      name: serverName,
+      namespaces: [namespace, offNamespace],
+      databases: [database],
     });
-    await custom.createClusterCustomObject({
-      ...api,
-      plural: SERVER_PLURAL,
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'EntraDatabaseServer',
-        metadata: { name: serverName },
-        spec: {
-          host: 'localhost',
-          port: harness!.postgres.port,
-          sslMode: 'verify-full',
-          sslRootCertSecretRef: { name: `${run}-ca`, namespace: harness!.azure.operator.namespace },
-          adminRole,
-          allowedNamespaces: { names: [namespace, offNamespace] },
-          allowedDatabases: [database],
-          allowedMemberOf: [],
-        },
-      } satisfies Omit<EntraDatabaseServer, 'status'>,
+    controller = await startInProcessController(harness!, kc, {
+      tokenFile: await writeOperatorToken(harness!, kc, harness!.dir),
+      clusterName: 'harness',
+      args: ['--resync-period=30'],
     });
-
-    // The operator's own workload identity, as the AKS webhook would give its pod.
-    const tokenFile = join(harness!.dir, `${run}-operator-token`);
-    await writeFile(
-      tokenFile,
-      await serviceAccountToken(
-        kc,
-        harness!.azure.operator.namespace,
-        harness!.azure.operator.serviceAccount,
-      ),
-    );
-    const config = parseConfig(
-      [
-        '--controller',
-        `--kubeconfig=${harness!.kubernetes.kubeconfigPath}`,
-        `--authority-host=${harness!.azure.url}`,
-        `--arm-endpoint=${harness!.azure.url}`,
-        `--oidc-issuer-url=${harness!.kubernetes.issuer}`,
-        '--leader-elect=false',
-        '--cluster-name=harness',
-        '--resync-period=30',
-        `--namespace=${harness!.azure.operator.namespace}`,
-      ],
-      {},
-    );
-    controller = createControllerRole(config, {
-      kubeConfig: kc,
-      logger: createLogger('warn'),
-      metrics: createMetrics(),
-      azureEnv: {
-        AZURE_CLIENT_ID: harness!.azure.operator.clientId,
-        AZURE_TENANT_ID: harness!.azure.tenantId,
-        AZURE_FEDERATED_TOKEN_FILE: tokenFile,
-      },
-    });
-    await controller.start();
     const server = await until(
       () =>
         custom.getClusterCustomObject({
@@ -434,7 +334,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
       const role = c.spec?.roleName ?? `${database}_${c.name.replaceAll('-', '_')}`;
       const before = {
         arm: controller.armStats().writes,
-        ddl: ddlCount(),
+        ddl: ddlCount(harness!),
         principal: await principalOf(role),
       };
       await createAccess(c.namespace, c.name, {
@@ -461,7 +361,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
       // no ServiceAccount made or re-annotated.
       expect(controller.armStats().writes).toBe(before.arm);
       expect(await ficsOf(id.id)).toEqual([]);
-      expect(ddlCount()).toBe(before.ddl);
+      expect(ddlCount(harness!)).toBe(before.ddl);
       if (c.reason === 'RoleNameInUse') {
         expect(await principalOf(role)).toBe(identity('base').principalId);
       } else if (c.reason === 'RoleNameReserved') {

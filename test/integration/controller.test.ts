@@ -3,24 +3,25 @@
 // through the real ARM SDK with the operator's workload identity), a ServiceAccount, and an Entra
 // PostgreSQL role with grants; then the app logs in with its own token, as a pod would.
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_PLURAL, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
 import type { EntraDatabaseAccess, EntraDatabaseServer } from '../../src/api/types.ts';
-import { parseConfig } from '../../src/config.ts';
-import { type ControllerRole, createControllerRole } from '../../src/controller/role.ts';
-import { createLogger } from '../../src/observability/logger.ts';
-import { createMetrics } from '../../src/observability/metrics.ts';
+import type { ControllerRole } from '../../src/controller/role.ts';
 import { AzureEmulatorClient } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import {
-  POSTGRES_SCOPE,
-  serviceAccountToken,
-  workloadIdentityCredential,
-} from '../harness/workload-identity.ts';
+  appToken,
+  createAppDatabase,
+  createDatabaseServer,
+  createOptedInNamespace,
+  ddlCount,
+  loginAndQuery,
+  readAccess as readAccessOf,
+  startInProcessController,
+  superuserQuery,
+  writeOperatorToken,
+} from '../harness/scenario.ts';
 
 const harness = harnessInfo();
 const api = { group: GROUP, version: VERSION };
@@ -50,40 +51,15 @@ describe.skipIf(!harness)(
     let app: { id: string; clientId: string; principalId: string };
     let outsider: { id: string };
 
-    const superuserUrl = (db: string) => harness!.postgres.superuserUrl.replace(/\/postgres\?/, `/${db}?`);
-    const readAccess = (name: string) =>
-      custom.getNamespacedCustomObject({ ...api, plural: ACCESS_PLURAL, namespace, name }).then(
-        (o) => o as EntraDatabaseAccess,
-        () => undefined,
-      );
+    const readAccess = (name: string) => readAccessOf(custom, namespace, name);
 
     async function appQuery(sql: string): Promise<string> {
-      const sa = await serviceAccountToken(kc, namespace, 'orders-api');
-      const credential = await workloadIdentityCredential(harness!, app.clientId, sa);
-      const client = new pg.Client({
-        host: harness!.postgres.host,
-        port: harness!.postgres.port,
-        database,
-        user: role,
-        password: async () => (await credential.getToken(POSTGRES_SCOPE))!.token,
-        ssl: { ca: readFileSync(harness!.caFile, 'utf8') },
+      const token = await appToken(harness!, kc, {
+        namespace,
+        serviceAccount: 'orders-api',
+        clientId: app.clientId,
       });
-      await client.connect();
-      try {
-        const { rows } = await client.query(sql);
-        return JSON.stringify(rows);
-      } catch (error) {
-        return `ERROR: ${(error as Error).message}`;
-      } finally {
-        await client.end();
-      }
-    }
-
-    function ddlCount(): number {
-      const log = readFileSync(harness!.postgres.logFile ?? '', 'utf8');
-      return log
-        .split('\n')
-        .filter((line) => / LOG: {2}statement: (GRANT|REVOKE|CREATE|ALTER|DROP)/.test(line)).length;
+      return loginAndQuery(harness!, { database, role, token }, sql);
     }
 
     beforeAll(async () => {
@@ -97,94 +73,27 @@ describe.skipIf(!harness)(
         resourceGroup: `${run}-other`,
         name: 'outsider',
       });
-
-      // The app's database, owned by the operator's Entra admin role as on Azure.
-      const su = new pg.Client({ connectionString: harness!.postgres.superuserUrl });
-      await su.connect();
-      await su.query(`CREATE DATABASE ${database} OWNER "${harness!.azure.operator.postgresAdminRole}"`);
-      await su.end();
-      const db = new pg.Client({ connectionString: superuserUrl(database) });
-      await db.connect();
-      await db.query(`SET ROLE "${harness!.azure.operator.postgresAdminRole}"`);
-      await db.query(
-        'CREATE TABLE orders (id int, item text); INSERT INTO orders VALUES (1, $$book$$), (2, $$pen$$)',
+      await createAppDatabase(
+        harness!,
+        database,
+        `CREATE TABLE orders (id int, item text); INSERT INTO orders VALUES (1, 'book'), (2, 'pen');
+         CREATE TABLE secrets (id int); INSERT INTO secrets VALUES (42);`,
       );
-      await db.query('CREATE TABLE secrets (id int); INSERT INTO secrets VALUES (42)');
-      await db.end();
-
-      await core.createNamespace({
-        body: {
-          metadata: {
-            name: namespace,
-            annotations: {
-              'entra-access.io/workload-identity': 'enabled',
-              'entra-access.io/allowed-identities': `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/*`,
-            },
-          },
-        },
-      });
-      await core.createNamespacedSecret({
-        namespace: harness!.azure.operator.namespace,
-        body: {
-          metadata: { name: `${run}-ca` },
-          stringData: { 'ca.crt': readFileSync(harness!.caFile, 'utf8') },
-        },
-      });
-      await custom.createClusterCustomObject({
-        ...api,
-        plural: SERVER_PLURAL,
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: 'EntraDatabaseServer',
-          metadata: { name: serverName },
-          spec: {
-            host: 'localhost',
-            port: harness!.postgres.port,
-            sslMode: 'verify-full',
-            sslRootCertSecretRef: { name: `${run}-ca`, namespace: harness!.azure.operator.namespace },
-            adminRole: harness!.azure.operator.postgresAdminRole,
-            allowedNamespaces: { names: [namespace] },
-            allowedDatabases: [database],
-            allowedMemberOf: [],
-          },
-        } satisfies Omit<EntraDatabaseServer, 'status'>,
-      });
-
-      // The operator's own workload identity, as the AKS webhook would give its pod.
-      const tokenFile = join(harness!.dir, `${run}-operator-token`);
-      await writeFile(
-        tokenFile,
-        await serviceAccountToken(
-          kc,
-          harness!.azure.operator.namespace,
-          harness!.azure.operator.serviceAccount,
-        ),
+      await createOptedInNamespace(
+        core,
+        namespace,
+        `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/*`,
       );
-      const config = parseConfig(
-        [
-          '--controller',
-          `--kubeconfig=${harness!.kubernetes.kubeconfigPath}`,
-          `--authority-host=${harness!.azure.url}`,
-          `--arm-endpoint=${harness!.azure.url}`,
-          `--oidc-issuer-url=${harness!.kubernetes.issuer}`,
-          '--leader-elect=false',
-          '--cluster-name=harness',
-          '--resync-period=30',
-          `--namespace=${harness!.azure.operator.namespace}`,
-        ],
-        {},
-      );
-      controller = createControllerRole(config, {
-        kubeConfig: kc,
-        logger: createLogger('warn'),
-        metrics: createMetrics(),
-        azureEnv: {
-          AZURE_CLIENT_ID: harness!.azure.operator.clientId,
-          AZURE_TENANT_ID: harness!.azure.tenantId,
-          AZURE_FEDERATED_TOKEN_FILE: tokenFile,
-        },
+      await createDatabaseServer(harness!, kc, {
+        name: serverName,
+        namespaces: [namespace],
+        databases: [database],
       });
-      await controller.start();
+      controller = await startInProcessController(harness!, kc, {
+        tokenFile: await writeOperatorToken(harness!, kc, harness!.dir),
+        clusterName: 'harness',
+        args: ['--resync-period=30'],
+      });
     });
 
     afterAll(async () => {
@@ -273,7 +182,7 @@ describe.skipIf(!harness)(
     });
 
     it('makes no ARM write, runs no DDL and writes no status when nothing changed', async () => {
-      const before = { arm: controller.armStats().writes, ddl: ddlCount() };
+      const before = { arm: controller.armStats().writes, ddl: ddlCount(harness!) };
       // Positive controls: the counters did see the writes that made the resource Ready.
       expect(before.arm).toBeGreaterThan(0);
       expect(before.ddl).toBeGreaterThan(0);
@@ -291,7 +200,7 @@ describe.skipIf(!harness)(
       await new Promise((resolve) => setTimeout(resolve, 3000));
       const after = await readAccess('orders-api');
       expect(controller.armStats().writes).toBe(before.arm);
-      expect(ddlCount()).toBe(before.ddl);
+      expect(ddlCount(harness!)).toBe(before.ddl);
       expect(after?.metadata.resourceVersion).toBe(touched.metadata.resourceVersion);
     });
 
@@ -372,11 +281,7 @@ describe.skipIf(!harness)(
         (i) => i.clientId === app.clientId,
       )?.federatedIdentityCredentials;
       expect(fics).toEqual([]);
-      const su = new pg.Client({ connectionString: harness!.postgres.superuserUrl });
-      await su.connect();
-      const { rowCount } = await su.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-      await su.end();
-      expect(rowCount).toBe(0);
+      expect(await superuserQuery(harness!, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).toEqual([]);
     });
   },
 );
