@@ -228,6 +228,8 @@ export interface InProcessControllerOptions {
   args?: string[];
   logger?: Logger;
   metrics?: Metrics;
+  /** Options for the controller's Azure SDK clients, e.g. a pipeline policy recording requests. */
+  azureClientOptions?: Record<string, unknown>;
 }
 
 /**
@@ -253,6 +255,7 @@ export async function startInProcessController(
     kubeConfig,
     logger: options.logger ?? createLogger('warn'),
     metrics: options.metrics ?? createMetrics(),
+    ...(options.azureClientOptions ? { azureClientOptions: options.azureClientOptions } : {}),
     azureEnv: {
       AZURE_CLIENT_ID: info.azure.operator.clientId,
       AZURE_TENANT_ID: info.azure.tenantId,

@@ -12,25 +12,36 @@
 // `node src/main.ts run --controller` as real processes. They share the resources they create, so
 // they run in order.
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import * as k8s from '@kubernetes/client-node';
-import pg from 'pg';
+import type pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_PLURAL, FINALIZER, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
 import type { EntraDatabaseAccess, EntraDatabaseServer, Grant } from '../../src/api/types.ts';
 import { ficName, ficSubject } from '../../src/azure/fic-name.ts';
-import { parseConfig } from '../../src/config.ts';
 import { parseMicroTime } from '../../src/controller/leader-election.ts';
-import { type ControllerRole, createControllerRole } from '../../src/controller/role.ts';
-import { createMetrics } from '../../src/observability/metrics.ts';
+import type { ControllerRole } from '../../src/controller/role.ts';
 import { AzureEmulatorClient, type CountersSnapshot } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import { freePort } from '../harness/ports.ts';
-import { type ManagedProcess, makeTempDir, removeTempDir, startProcess } from '../harness/processes.ts';
+import { type ManagedProcess, makeTempDir, removeTempDir } from '../harness/processes.ts';
+import {
+  conditionOf,
+  createAccess as createAccessIn,
+  createAppDatabase,
+  createDatabaseServer,
+  createOptedInNamespace,
+  isReady,
+  listAccesses as listAccessesOf,
+  readAccess as readAccessOf,
+  rolesOfPrincipal as rolesOf,
+  startInProcessController,
+  startOperatorProcess,
+  superuserQuery,
+  writeOperatorToken,
+} from '../harness/scenario.ts';
 import {
   ARM_SCOPE,
   ENTRA_AUDIENCE,
@@ -42,17 +53,10 @@ import {
 const harness = harnessInfo();
 const api = { group: GROUP, version: VERSION };
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-const mainScript = new URL('../../src/main.ts', import.meta.url).pathname;
 const CLUSTER = 'faults';
 
 const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> =>
   pollUntil(read, ok, timeoutMs, 100);
-
-const conditionOf = (access: EntraDatabaseAccess | undefined, type: string) =>
-  access?.status?.conditions?.find((c) => c.type === type);
-const isReady = (access: EntraDatabaseAccess | undefined) =>
-  conditionOf(access, 'Ready')?.status === 'True' &&
-  access?.status?.observedGeneration === access?.metadata.generation;
 
 /** One line per ARM attempt the controller sent, seen in its own SDK pipeline. */
 interface ArmAttempt {
@@ -97,20 +101,8 @@ describe.skipIf(!harness)(
     const identities: Record<keyof typeof rg, { id: string; clientId: string; principalId: string }> =
       {} as never;
 
-    const superuserUrl = (db: string) => harness!.postgres.superuserUrl.replace(/\/postgres\?/, `/${db}?`);
-    async function superuser<T extends pg.QueryResultRow>(
-      sql: string,
-      params: unknown[] = [],
-      db = 'postgres',
-    ): Promise<T[]> {
-      const client = new pg.Client({ connectionString: superuserUrl(db) });
-      await client.connect();
-      try {
-        return (await client.query<T>(sql, params)).rows;
-      } finally {
-        await client.end();
-      }
-    }
+    const superuser = <T extends pg.QueryResultRow>(sql: string, params: unknown[] = [], db = 'postgres') =>
+      superuserQuery<T>(harness!, sql, params, db);
     const hasTablePrivilege = async (role: string, table: string, privilege: string) =>
       (
         await superuser<{ ok: boolean }>(
@@ -119,54 +111,17 @@ describe.skipIf(!harness)(
           database,
         )
       )[0]?.ok === true;
-    /** Entra roles mapped to a principal (the stand-ins' record of pgaadauth security labels). */
-    const rolesOfPrincipal = async (principalId: string) =>
-      (
-        await superuser<{ rolname: string }>(
-          `SELECT p.rolname FROM pgaadauth_standin.principals p JOIN pg_roles r ON r.rolname = p.rolname
-          WHERE p.object_id = $1 ORDER BY 1`,
-          [principalId],
-        )
-      ).map((r) => r.rolname);
-
-    const readAccess = (namespace: string, name: string) =>
-      custom.getNamespacedCustomObject({ ...api, plural: ACCESS_PLURAL, namespace, name }).then(
-        (o) => o as EntraDatabaseAccess,
-        () => undefined,
-      );
-    const listAccesses = async (namespace: string) =>
-      (
-        (await custom.listNamespacedCustomObject({ ...api, plural: ACCESS_PLURAL, namespace })) as {
-          items: EntraDatabaseAccess[];
-        }
-      ).items;
+    const rolesOfPrincipal = (principalId: string) => rolesOf(harness!, principalId);
+    const readAccess = (namespace: string, name: string) => readAccessOf(custom, namespace, name);
+    const listAccesses = (namespace: string) => listAccessesOf(custom, namespace);
     const allReady = (items: EntraDatabaseAccess[], count: number) =>
       items.length === count && items.every(isReady);
 
-    async function createAccess(
+    const createAccess = (
       namespace: string,
       name: string,
       spec: { serviceAccountName: string; identity: string; roleName: string; grants?: Grant[] },
-    ): Promise<void> {
-      await custom.createNamespacedCustomObject({
-        ...api,
-        plural: ACCESS_PLURAL,
-        namespace,
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: 'EntraDatabaseAccess',
-          metadata: { name },
-          spec: {
-            serviceAccountName: spec.serviceAccountName,
-            identity: { resourceId: spec.identity },
-            serverRef: serverName,
-            database,
-            roleName: spec.roleName,
-            grants: spec.grants ?? [{ on: 'database', privileges: ['CONNECT'] }],
-          },
-        },
-      });
-    }
+    ) => createAccessIn(custom, namespace, name, { ...spec, serverRef: serverName, database });
 
     const ficsOf = async (identityId: string) =>
       (await emulator.listIdentities()).find((i) => i.id.toLowerCase() === identityId.toLowerCase())
@@ -185,34 +140,12 @@ describe.skipIf(!harness)(
 
     /** `node src/main.ts run --controller ...`, as the container runs it, with the operator's workload identity. */
     async function startControllerProcess(name: string, args: string[]): Promise<ManagedProcess> {
-      const proc = await startProcess({
+      const proc = await startOperatorProcess(harness!, {
         name,
-        command: process.execPath,
-        args: [
-          mainScript,
-          'run',
-          '--controller',
-          `--authority-host=${harness!.azure.url}`,
-          `--arm-endpoint=${harness!.azure.url}`,
-          `--oidc-issuer-url=${harness!.kubernetes.issuer}`,
-          `--namespace=${harness!.azure.operator.namespace}`,
-          `--cluster-name=${CLUSTER}`,
-          '--resync-period=300',
-          '--health-port=0',
-          ...args,
-        ],
         logDir,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          AZURE_CLIENT_ID: harness!.azure.operator.clientId,
-          AZURE_TENANT_ID: harness!.azure.tenantId,
-          AZURE_FEDERATED_TOKEN_FILE: tokenFile,
-          NODE_EXTRA_CA_CERTS: harness!.caFile,
-          KUBECONFIG: harness!.kubernetes.kubeconfigPath,
-        },
-        readyWhen: (output) => output.includes('starting entra-access'),
-        timeoutMs: 30_000,
+        tokenFile,
+        clusterName: CLUSTER,
+        args: ['--controller', '--resync-period=300', '--health-port=0', ...args],
       });
       processes.push(proc);
       return proc;
@@ -241,92 +174,33 @@ describe.skipIf(!harness)(
         });
       }
 
-      // The apps' database, owned by the operator's Entra admin role as on Azure.
-      await superuser(`CREATE DATABASE ${database} OWNER "${harness!.azure.operator.postgresAdminRole}"`);
-      await superuser(
-        `SET ROLE "${harness!.azure.operator.postgresAdminRole}";
-       CREATE TABLE orders (id int); CREATE TABLE items (id int);`,
-        [],
+      await createAppDatabase(
+        harness!,
         database,
+        'CREATE TABLE orders (id int); CREATE TABLE items (id int);',
       );
-
-      for (const name of Object.values(ns)) {
-        await core.createNamespace({
-          body: {
-            metadata: {
-              name,
-              annotations: {
-                'entra-access.io/workload-identity': 'enabled',
-                'entra-access.io/allowed-identities': `/subscriptions/${subscriptionId}/*`,
-              },
-            },
-          },
-        });
-      }
-      await core.createNamespacedSecret({
-        namespace: harness!.azure.operator.namespace,
-        body: {
-          metadata: { name: `${run}-ca` },
-          stringData: { 'ca.crt': readFileSync(harness!.caFile, 'utf8') },
-        },
+      for (const name of Object.values(ns))
+        await createOptedInNamespace(core, name, `/subscriptions/${subscriptionId}/*`);
+      await createDatabaseServer(harness!, kc, {
+        name: serverName,
+        namespaces: Object.values(ns),
+        databases: [database],
       });
-      await custom.createClusterCustomObject({
-        ...api,
-        plural: SERVER_PLURAL,
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: 'EntraDatabaseServer',
-          metadata: { name: serverName },
-          spec: {
-            host: 'localhost',
-            port: harness!.postgres.port,
-            sslMode: 'verify-full',
-            sslRootCertSecretRef: { name: `${run}-ca`, namespace: harness!.azure.operator.namespace },
-            adminRole: harness!.azure.operator.postgresAdminRole,
-            allowedNamespaces: { names: Object.values(ns) },
-            allowedDatabases: [database],
-            allowedMemberOf: [],
-          },
-        } satisfies Omit<EntraDatabaseServer, 'status'>,
-      });
-
       // The operator's own workload identity, as the AKS webhook would project it into its pod.
-      tokenFile = join(logDir, 'operator-token');
-      await writeFile(
-        tokenFile,
-        await serviceAccountToken(
-          kc,
-          harness!.azure.operator.namespace,
-          harness!.azure.operator.serviceAccount,
-        ),
-        { mode: 0o600 },
-      );
+      tokenFile = await writeOperatorToken(harness!, kc, logDir);
 
       // Tests 1 and 2: the controller in this process, so its ARM counters and log can be read.
-      const config = parseConfig(
-        [
-          '--controller',
-          `--kubeconfig=${harness!.kubernetes.kubeconfigPath}`,
-          `--authority-host=${harness!.azure.url}`,
-          `--arm-endpoint=${harness!.azure.url}`,
-          `--oidc-issuer-url=${harness!.kubernetes.issuer}`,
-          '--leader-elect=false',
-          `--cluster-name=${CLUSTER}`,
-          '--resync-period=300',
-          `--namespace=${harness!.azure.operator.namespace}`,
-        ],
-        {},
-      );
       const sink = new Writable({
         write(chunk: Buffer, _encoding, done) {
           logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
           done();
         },
       });
-      controller = createControllerRole(config, {
-        kubeConfig: kc,
+      controller = await startInProcessController(harness!, kc, {
+        tokenFile,
+        clusterName: CLUSTER,
+        args: ['--resync-period=300'],
         logger: pino({ level: 'info', base: { component: 'entra-access' } }, sink),
-        metrics: createMetrics(),
         // Records every ARM attempt (after the SDK's retries, which are off): when 429s came back
         // and when the next write went out.
         azureClientOptions: {
@@ -357,13 +231,7 @@ describe.skipIf(!harness)(
             },
           ],
         },
-        azureEnv: {
-          AZURE_CLIENT_ID: harness!.azure.operator.clientId,
-          AZURE_TENANT_ID: harness!.azure.tenantId,
-          AZURE_FEDERATED_TOKEN_FILE: tokenFile,
-        },
       });
-      await controller.start();
       const server = await until(
         () =>
           custom.getClusterCustomObject({
@@ -405,7 +273,7 @@ describe.skipIf(!harness)(
         ?.deleteClusterCustomObject({ ...api, plural: SERVER_PLURAL, name: serverName })
         .catch(() => {});
       await core
-        ?.deleteNamespacedSecret({ namespace: harness!.azure.operator.namespace, name: `${run}-ca` })
+        ?.deleteNamespacedSecret({ namespace: harness!.azure.operator.namespace, name: `${serverName}-ca` })
         .catch(() => {});
       for (const identity of Object.values(identities))
         await emulator?.deleteIdentity(identity.id).catch(() => {});
