@@ -169,12 +169,12 @@ export const OPTIONS = {
   'tenant-id': {
     type: 'string',
     default: '',
-    help: 'Entra tenant ID (GUID) written to service accounts and pods.',
+    help: "Entra tenant ID (GUID) for service accounts and pods when the identity's own tenant is not known yet (namespace default client IDs, a resource not reconciled yet).",
   },
   'azure-cloud': {
     type: 'string',
     default: 'AzurePublicCloud',
-    help: 'AzurePublicCloud, AzureUSGovernment or AzureChinaCloud: sets the default authority host.',
+    help: 'AzurePublicCloud, AzureUSGovernment or AzureChinaCloud: sets the defaults of the authority host, the ARM endpoint and the PostgreSQL token scope.',
   },
   'authority-host': { type: 'string', help: "Entra authority for pods (https); default: the cloud's." },
   'log-level': { type: 'string', default: 'info', help: 'debug, info, warn or error.' },
