@@ -1,0 +1,51 @@
+// The app's pod, as a Deployment would create it: nothing about Azure in it. The apiserver calls
+// the webhook, which adds the workload-identity label, env and token volume (inject mode). There
+// is no kubelet, so the pod is admitted and stored, never run: the demo reads back what it got.
+import type * as k8s from '@kubernetes/client-node';
+import { TOKEN_VOLUME_NAME, WI_USE_LABEL } from '../../src/api/constants.ts';
+import { DEMO } from './tenant.ts';
+
+export async function createAppPod(core: k8s.CoreV1Api): Promise<k8s.V1Pod> {
+  return core.createNamespacedPod({
+    namespace: DEMO.namespace,
+    body: {
+      metadata: { generateName: `${DEMO.serviceAccount}-`, labels: { app: DEMO.serviceAccount } },
+      spec: {
+        serviceAccountName: DEMO.serviceAccount,
+        containers: [{ name: 'api', image: 'registry.example/orders-api:1.0' }],
+      },
+    },
+  });
+}
+
+/** What the webhook gave the pod; throws when the workload-identity part is missing. */
+export function describeInjection(pod: k8s.V1Pod): string[] {
+  const container = pod.spec?.containers[0];
+  const volume = pod.spec?.volumes?.find((v) => v.name === TOKEN_VOLUME_NAME);
+  const mount = container?.volumeMounts?.find((m) => m.name === TOKEN_VOLUME_NAME);
+  const source = volume?.projected?.sources?.find((s) => s.serviceAccountToken)?.serviceAccountToken;
+  const env = (container?.env ?? []).filter((e) => e.name.startsWith('AZURE_'));
+  if (pod.metadata?.labels?.[WI_USE_LABEL] !== 'true')
+    throw new Error(`pod has no ${WI_USE_LABEL}=true label`);
+  if (!source || !mount) throw new Error(`pod has no ${TOKEN_VOLUME_NAME} projected volume and mount`);
+  if (env.length < 4) throw new Error(`pod got ${env.length} AZURE_* env vars, expected 4`);
+  const labels = Object.entries(pod.metadata?.labels ?? {}).map(([k, v]) => `${k}=${v}`);
+  return [
+    `labels: ${labels.join(', ')}`,
+    ...env.map((e) => `env ${e.name}=${e.value}`),
+    `volume ${TOKEN_VOLUME_NAME}: serviceAccountToken audience ${source.audience}, ${source.expirationSeconds}s, path ${source.path}`,
+    `mount: ${mount.mountPath} (readOnly: ${mount.readOnly === true})`,
+  ];
+}
+
+/** The pod's env as a map, for the app step to use exactly what the pod would see. */
+export function podEnv(pod: k8s.V1Pod): Record<string, string> {
+  return Object.fromEntries((pod.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? '']));
+}
+
+/** The audience and lifetime of the token the kubelet would project into the pod. */
+export function projectedToken(pod: k8s.V1Pod): { audience: string; expirationSeconds: number } {
+  const volume = pod.spec?.volumes?.find((v) => v.name === TOKEN_VOLUME_NAME);
+  const source = volume?.projected?.sources?.find((s) => s.serviceAccountToken)?.serviceAccountToken;
+  return { audience: source?.audience ?? '', expirationSeconds: source?.expirationSeconds ?? 3600 };
+}
