@@ -42,6 +42,13 @@ import { checkAccess, type NamespaceView, roleNameOf } from './guards.ts';
 import { nextStatus, refusedStatus, type StepOutcome, statusChanged } from './status.ts';
 import { type ReconcileResult, RetryAfterError } from './workqueue.ts';
 
+/** What another access resource sharing the role (same identity, same server) asks for. */
+export interface SharedRoleRequest {
+  database: string;
+  memberOf: string[];
+  grants: NonNullable<EntraDatabaseAccess['spec']['grants']>;
+}
+
 /** The database side, bound to the PostgreSQL layer by the controller role. */
 export interface DatabaseOps {
   ensure(input: {
@@ -52,11 +59,15 @@ export interface DatabaseOps {
     memberOf: string[];
     grants: NonNullable<EntraDatabaseAccess['spec']['grants']>;
     applied: AppliedStatus | undefined;
+    /** Never revoked: the other resources sharing the role still ask for it. */
+    keep?: SharedRoleRequest[];
   }): Promise<{ user: string; adoptedExisting: boolean; applied: AppliedStatus }>;
   remove(input: {
     server: EntraDatabaseServer;
     applied: AppliedStatus;
     dropRole: boolean;
+    /** With dropRole false: what the others sharing the role still ask for, never revoked. */
+    keep?: SharedRoleRequest[];
   }): Promise<{ dropped: boolean; ownedObjects: string[] }>;
 }
 
@@ -105,6 +116,14 @@ function subjectServiceAccount(subject: string | undefined): string | undefined 
 
 function sameId(a: string | undefined, b: string | undefined): boolean {
   return (a ?? '').toLowerCase() === (b ?? '').toLowerCase();
+}
+
+function requestOf(access: EntraDatabaseAccess): SharedRoleRequest {
+  return {
+    database: access.spec.database,
+    memberOf: access.spec.memberOf ?? [],
+    grants: access.spec.grants ?? [],
+  };
 }
 
 export function createAccessReconciler(
@@ -162,22 +181,58 @@ export function createAccessReconciler(
     );
   }
 
+  /**
+   * Those of `candidates` that pass the admission checks now. Only they may keep privileges on a
+   * shared role: a resource the checks refuse (an identity its namespace may not use, a server
+   * that does not allow it) must not hold on to what another tenant's resource revokes.
+   */
+  async function admitted(candidates: EntraDatabaseAccess[]): Promise<EntraDatabaseAccess[]> {
+    const result: EntraDatabaseAccess[] = [];
+    for (const other of candidates) {
+      const verdict = checkAccess({
+        access: other,
+        namespace: namespaceView(await deps.namespaces.get(other.metadata.namespace ?? '')),
+        server: await deps.servers.get(other.spec.serverRef),
+        others: deps.accesses.list().filter((o) => o.metadata.uid !== other.metadata.uid),
+      });
+      if (verdict.ok) result.push(other);
+    }
+    return result;
+  }
+
   async function cleanUp(access: EntraDatabaseAccess): Promise<string | undefined> {
     if ((access.spec.deletionPolicy ?? DEFAULT_DELETION_POLICY) === 'Orphan') return undefined;
     let kept: string | undefined;
     const applied = access.status?.applied;
     const server = applied?.server ? await deps.servers.get(applied.server) : undefined;
     if (applied?.role && server) {
-      const shared = deps.accesses
+      // Sharers: those that applied the role, and the admitted ones of the same identity on this
+      // server that have not yet (one role per principal: they are about to use it). Dropping the
+      // role under one of the latter would leave it Ready without a role, or with a NOLOGIN one.
+      const identityId = access.status?.identity?.resourceId ?? access.spec.identity.resourceId;
+      const others = deps.accesses
         .list()
-        .some(
+        .filter(
           (other) =>
             other.metadata.uid !== access.metadata.uid &&
             !other.metadata.deletionTimestamp &&
-            other.spec.serverRef === applied.server &&
-            other.status?.applied?.role === applied.role,
+            other.spec.serverRef === applied.server,
         );
-      const result = await deps.database.remove({ server, applied, dropRole: !shared });
+      const appliedIt = others.filter((other) => other.status?.applied?.role === applied.role);
+      const coming = await admitted(
+        others.filter(
+          (other) =>
+            other.status?.applied?.role !== applied.role &&
+            sameId(other.spec.identity.resourceId, identityId),
+        ),
+      );
+      const shared = appliedIt.length > 0 || coming.length > 0;
+      const result = await deps.database.remove({
+        server,
+        applied,
+        dropRole: !shared,
+        keep: [...(await admitted(appliedIt)), ...coming].map(requestOf),
+      });
       if (!shared && !result.dropped) {
         kept = `role ${applied.role} owns objects (${result.ownedObjects.join(', ')}); it was kept with NOLOGIN and no data was dropped`;
       }
@@ -446,6 +501,21 @@ export function createAccessReconciler(
         memberOf: access.spec.memberOf ?? [],
         grants: access.spec.grants ?? [],
         applied: fields.applied ?? access.status?.applied,
+        // One role per principal on a server: every other resource of this identity on this
+        // server shares it, and what they ask for must survive this one's revokes.
+        keep: (
+          await admitted(
+            deps.accesses
+              .list()
+              .filter(
+                (other) =>
+                  other.metadata.uid !== access.metadata.uid &&
+                  !other.metadata.deletionTimestamp &&
+                  other.spec.serverRef === access.spec.serverRef &&
+                  sameId(other.spec.identity.resourceId, resourceId),
+              ),
+          )
+        ).map(requestOf),
       });
       fields.applied = result.applied;
       fields.connection = {

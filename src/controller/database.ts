@@ -17,7 +17,7 @@ import {
   type PoolFor,
   serverInfo,
 } from '../postgres/roles.ts';
-import type { DatabaseOps } from './access-reconciler.ts';
+import type { DatabaseOps, SharedRoleRequest } from './access-reconciler.ts';
 import type { ServerProbe } from './server-reconciler.ts';
 
 export interface PostgresDatabaseOptions {
@@ -36,6 +36,11 @@ function toRecord(applied: AppliedStatus | undefined): AccessRecord | undefined 
     memberOf: applied.memberOf ?? [],
     grants: applied.grants ?? [],
   };
+}
+
+/** What the other access resources sharing `role` ask for, as records of that role. */
+function keptRecords(role: string, keep: readonly SharedRoleRequest[] | undefined): AccessRecord[] {
+  return (keep ?? []).map((k) => ({ role, database: k.database, memberOf: k.memberOf, grants: k.grants }));
 }
 
 export class PostgresDatabase implements DatabaseOps, ServerProbe {
@@ -110,10 +115,13 @@ export class PostgresDatabase implements DatabaseOps, ServerProbe {
     // A record from another server cannot be revoked through this one's connections.
     const previous =
       input.applied?.server === input.server.metadata.name ? toRecord(input.applied) : undefined;
+    const keep = keptRecords(principal.role, input.keep);
     const snapshots = await Promise.all(
-      catalogQueries(desired, previous).map((query) => currentPrivileges(poolFor(query.database), query)),
+      catalogQueries(desired, previous, keep).map((query) =>
+        currentPrivileges(poolFor(query.database), query),
+      ),
     );
-    const plan = planGrants({ desired, applied: previous, snapshots });
+    const plan = planGrants({ desired, applied: previous, keep, snapshots });
     await applyPlan(poolFor, plan.statements);
     return {
       user: principal.role,
@@ -136,11 +144,13 @@ export class PostgresDatabase implements DatabaseOps, ServerProbe {
       return { dropped: false, ownedObjects: owned };
     }
     // The role is shared with another access resource: take back only what this one granted.
+    // And not what the others sharing it still ask for.
     const empty: AccessRecord = { role: record.role, database: record.database, memberOf: [], grants: [] };
+    const keep = keptRecords(record.role, input.keep);
     const snapshots = await Promise.all(
-      catalogQueries(empty, record).map((query) => currentPrivileges(poolFor(query.database), query)),
+      catalogQueries(empty, record, keep).map((query) => currentPrivileges(poolFor(query.database), query)),
     );
-    await applyPlan(poolFor, planGrants({ desired: empty, applied: record, snapshots }).statements);
+    await applyPlan(poolFor, planGrants({ desired: empty, applied: record, keep, snapshots }).statements);
     return { dropped: false, ownedObjects: [] };
   }
 

@@ -4,10 +4,10 @@
 //
 // The diff, in normalised entries (privilege-set.ts):
 //   grant  = desired − held
-//   revoke = (applied − desired) ∩ held
+//   revoke = (applied − desired − kept) ∩ held
 // so a reconcile with no change plans nothing (no DDL in the steady state), and only what an
 // earlier generation of this resource applied is ever revoked: privileges someone else granted to
-// the role are left alone.
+// the role are left alone, and so is what other access resources sharing the role (`kept`) ask for.
 import { GRANT_TARGETS, type Grant, isPrivilegeFor, PRIVILEGES_BY_TARGET } from '../api/types.ts';
 import {
   assertIdentifier,
@@ -69,7 +69,13 @@ export interface PlanInput {
   desired: AccessRecord;
   /** What an earlier generation applied and recorded; undefined when nothing was. */
   applied?: AccessRecord | undefined;
-  /** currentPrivileges() for every query catalogQueries(desired, applied) returned. */
+  /**
+   * What other access resources sharing the role ask for (one role per principal, so every
+   * resource of one identity on one server has the same role): never revoked here, or changing
+   * one resource would take away what another still needs, until that one's next resync.
+   */
+  keep?: readonly AccessRecord[] | undefined;
+  /** currentPrivileges() for every query catalogQueries(desired, applied, keep) returned. */
   snapshots: readonly PrivilegeSnapshot[];
 }
 
@@ -137,16 +143,61 @@ function schemasOf(...records: Array<AccessRecord | undefined>): string[] {
  * or database changed since (its privileges are revoked there). Memberships are cluster-wide, so
  * only the desired groups need an existence check.
  */
-export function catalogQueries(desired: AccessRecord, applied?: AccessRecord): CatalogQuery[] {
+export function catalogQueries(
+  desired: AccessRecord,
+  applied?: AccessRecord,
+  keep: readonly AccessRecord[] = [],
+): CatalogQuery[] {
   const same = !applied || (applied.role === desired.role && applied.database === desired.database);
+  // The kept records' schemas are read where they share role and database with a query, so their
+  // entries can be told apart from what this plan would revoke there.
+  const keptIn = (role: string, database: string) =>
+    keep.filter((record) => record.role === role && record.database === database);
   const first: CatalogQuery = {
     role: desired.role,
     database: desired.database,
-    schemas: schemasOf(desired, same ? applied : undefined),
+    schemas: schemasOf(desired, same ? applied : undefined, ...keptIn(desired.role, desired.database)),
     groups: uniqueSorted(desired.memberOf),
   };
   if (same || !applied) return [first];
-  return [first, { role: applied.role, database: applied.database, schemas: schemasOf(applied), groups: [] }];
+  return [
+    first,
+    {
+      role: applied.role,
+      database: applied.database,
+      schemas: schemasOf(applied, ...keptIn(applied.role, applied.database)),
+      groups: [],
+    },
+  ];
+}
+
+/** Entries and memberships the kept records ask for, for the snapshots at hand. */
+function keptEntries(
+  keep: readonly AccessRecord[],
+  snapshots: readonly PrivilegeSnapshot[],
+): { entries: Set<string>; memberships: Set<string> } {
+  const entries = new Set<string>();
+  const memberships = new Set<string>();
+  for (const record of keep) {
+    let normal: AccessRecord;
+    try {
+      normal = normaliseRecord(record);
+    } catch {
+      continue; // another resource's invalid spec: nothing of it was ever granted
+    }
+    for (const group of normal.memberOf) memberships.add(membershipKey({ role: normal.role, group }));
+    const snapshot = snapshots.find((s) => s.role === normal.role && s.database === normal.database);
+    // No snapshot: not a database this plan revokes in.
+    if (!snapshot) continue;
+    let expanded: Expansion;
+    try {
+      expanded = expand({ ...normal, memberOf: [] }, snapshot);
+    } catch {
+      continue; // a schema the catalog was not asked about: nothing to keep there
+    }
+    for (const entry of expanded.entries) entries.add(entryKey(entry));
+  }
+  return { entries, memberships };
 }
 
 function snapshotFor(
@@ -190,11 +241,18 @@ export function planGrants(input: PlanInput): GrantPlan {
   const wanted = new Set(want.entries.map(entryKey));
   const wantedMemberships = new Set(want.memberships.map(membershipKey));
 
+  const kept = keptEntries(input.keep ?? [], used);
+
   const grants = want.entries.filter((e) => !held.has(entryKey(e)));
-  const revokes = had.entries.filter((e) => !wanted.has(entryKey(e)) && held.has(entryKey(e)));
+  const revokes = had.entries.filter(
+    (e) => !wanted.has(entryKey(e)) && !kept.entries.has(entryKey(e)) && held.has(entryKey(e)),
+  );
   const joins = want.memberships.filter((m) => !heldMemberships.has(membershipKey(m)));
   const leaves = uniqueMemberships(hadMemberships).filter(
-    (m) => !wantedMemberships.has(membershipKey(m)) && heldMemberships.has(membershipKey(m)),
+    (m) =>
+      !wantedMemberships.has(membershipKey(m)) &&
+      !kept.memberships.has(membershipKey(m)) &&
+      heldMemberships.has(membershipKey(m)),
   );
 
   const cluster = desired.database;
