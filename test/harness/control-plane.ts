@@ -22,8 +22,24 @@ export interface ControlPlane {
   /** gitVersion reported by the running apiserver, e.g. v1.35.4. */
   version: string;
   etcd: ManagedProcess;
-  apiserver: ManagedProcess;
+  /** The running kube-apiserver (a new process after `restartApiServer`). */
+  readonly apiserver: ManagedProcess;
   stop(): Promise<void>;
+  /**
+   * Stops the kube-apiserver (SIGTERM, or SIGKILL with `crash`), optionally keeps it down for
+   * `downMs` and compacts etcd at its current revision, then starts it again on the same port,
+   * certificates and etcd data, and waits until it is ready. Every watch is dropped; with
+   * `compactEtcd` a client that resumes from its last resourceVersion gets 410 Gone and must relist.
+   */
+  restartApiServer(options?: RestartApiServerOptions): Promise<void>;
+  /** Compacts etcd at its current revision (older revisions are gone); returns that revision. */
+  compactEtcd(): Promise<number>;
+}
+
+export interface RestartApiServerOptions {
+  crash?: boolean;
+  downMs?: number;
+  compactEtcd?: boolean;
 }
 
 export interface ControlPlaneOptions {
@@ -141,9 +157,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   await writeFile(files.saKey, await createRsaSigningKeyPem(), { mode: 0o600 });
   await writeFile(files.kubeconfig, kubeconfigYaml(url, ca.certPem, admin), { mode: 0o600 });
 
-  let apiserver: ManagedProcess;
-  try {
-    apiserver = await startProcess({
+  const startApiserver = (): Promise<ManagedProcess> =>
+    startProcess({
       name: 'kube-apiserver',
       command: assets.kubeApiserver,
       args: [
@@ -165,6 +180,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ],
       logDir: dir,
     });
+  let apiserver: ManagedProcess;
+  try {
+    apiserver = await startApiserver();
   } catch (error) {
     await etcd.process.stop();
     throw error;
@@ -183,19 +201,53 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const kubeConfig = new k8s.KubeConfig();
     kubeConfig.loadFromFile(files.kubeconfig);
     await allowAnonymousIssuerDiscovery(kubeConfig);
+    const compactEtcd = () => compactEtcdAt(etcd.url);
     return {
       url,
       issuer: url,
       kubeconfigPath: files.kubeconfig,
       version,
       etcd: etcd.process,
-      apiserver,
+      get apiserver() {
+        return apiserver;
+      },
       stop,
+      compactEtcd,
+      async restartApiServer(restart = {}) {
+        if (restart.crash) await apiserver.kill();
+        else await apiserver.stop();
+        if (restart.compactEtcd) await compactEtcd();
+        if (restart.downMs) await new Promise((resolve) => setTimeout(resolve, restart.downMs));
+        apiserver = await startApiserver();
+        await waitForReady(url, tls, apiserver);
+      },
     };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** etcd's JSON gateway: the current revision, then a physical compaction at it. */
+async function compactEtcdAt(etcdUrl: string): Promise<number> {
+  const post = async (path: string, body: unknown): Promise<unknown> => {
+    const response = await fetch(`${etcdUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`etcd ${path}: ${response.status} ${await response.text()}`);
+    return response.json();
+  };
+  // Any key will do: every response carries the store's current revision in its header.
+  const range = (await post('/v3/kv/range', { key: Buffer.from('/').toString('base64') })) as {
+    header?: { revision?: string };
+  };
+  const revision = Number(range.header?.revision);
+  if (!Number.isInteger(revision) || revision <= 0)
+    throw new Error(`etcd reported no revision: ${JSON.stringify(range)}`);
+  await post('/v3/kv/compaction', { revision: String(revision), physical: true });
+  return revision;
 }
 
 async function waitForReady(

@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startAzureEmulator } from './azure-emulator/launch.ts';
-import { installCrds, startControlPlane } from './control-plane.ts';
+import { installCrds, type RestartApiServerOptions, startControlPlane } from './control-plane.ts';
 import { createCertificateAuthority, issueCertificate } from './pki.ts';
 import { createEntraAdmin, startPostgres } from './postgres.ts';
 import { makeTempDir, makeWorldReadable, removeTempDir } from './processes.ts';
@@ -44,6 +44,16 @@ export interface HarnessInfo {
 export interface Harness {
   info: HarnessInfo;
   stop(): Promise<void>;
+  /**
+   * Restarts PostgreSQL on the same port, socket and data (SIGTERM, or SIGKILL with `crash`),
+   * down for `downMs`: the emulator's gateway and every client reconnect to it.
+   */
+  restartPostgres(options?: { crash?: boolean; downMs?: number }): Promise<void>;
+  /**
+   * Restarts kube-apiserver on the same port and etcd data (see ControlPlane.restartApiServer):
+   * every watch is dropped; with `compactEtcd` an old resourceVersion is answered 410 Gone.
+   */
+  restartApiServer(options?: RestartApiServerOptions): Promise<void>;
 }
 
 export interface HarnessOptions {
@@ -139,7 +149,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       versions: { kubernetes: controlPlane.version, postgres: postgres.version },
     };
     await writeFile(join(dir, 'harness.json'), JSON.stringify(info, null, 2));
-    return { info, stop };
+    return {
+      info,
+      stop,
+      restartPostgres: (restart) => postgres.restart(restart),
+      restartApiServer: (restart) => controlPlane.restartApiServer(restart),
+    };
   } catch (error) {
     await stop();
     throw error;

@@ -24,8 +24,12 @@ export interface PostgresServer {
   version: string;
   /** Stops the server; data is kept until the harness directory is removed. */
   stop(): Promise<void>;
-  /** SIGKILL, as a crash would, then start again on the same port and data. */
-  restart(options?: { crash?: boolean }): Promise<void>;
+  /**
+   * Stops the server (SIGTERM, PostgreSQL's smart shutdown, with SIGKILL after 5 s; at once with
+   * `crash`, as a crash would), keeps it down for `downMs`, then starts it again on the same port,
+   * socket and data.
+   */
+  restart(options?: { crash?: boolean; downMs?: number }): Promise<void>;
 }
 
 const standinsSql = new URL('./pgaadauth-standins.sql', import.meta.url);
@@ -197,6 +201,7 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
       async restart(options = {}) {
         if (options.crash) await proc?.kill();
         else await proc?.stop();
+        if (options.downMs) await new Promise((resolve) => setTimeout(resolve, options.downMs));
         await start();
       },
     };

@@ -358,3 +358,286 @@ export async function rolesOfPrincipal(info: HarnessInfo, principalId: string): 
   );
   return rows.map((r) => r.rolname);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fault matrix (test/reliability/faults-*.test.ts): a small fleet of access resources, and the one
+// check of "converged" that every fault must end with.
+
+type EmulatorClient = import('./azure-emulator/client.ts').AzureEmulatorClient;
+type FleetTablePrivilege = import('../../src/api/types.ts').TablePrivilege;
+
+/** The app tables every fleet database has; fleet grants name them. */
+export const FLEET_TABLES = ['orders', 'items', 'invoices'] as const;
+const FLEET_PRIVILEGES: readonly FleetTablePrivilege[] = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'];
+
+export interface FleetIdentity {
+  id: string;
+  clientId: string;
+  principalId: string;
+}
+
+/** One access resource of a fleet, and everything it should end up with. */
+export interface FleetAccess {
+  namespace: string;
+  name: string;
+  serviceAccount: string;
+  identity: FleetIdentity;
+  /** The role of the identity: every access of one identity names the same one. */
+  role: string;
+  /** Table privileges in schema public, by table. */
+  tables: Partial<Record<(typeof FLEET_TABLES)[number], FleetTablePrivilege[]>>;
+}
+
+export interface FleetWorld {
+  run: string;
+  database: string;
+  server: string;
+  namespaces: string[];
+  identities: FleetIdentity[];
+}
+
+/**
+ * A database with FLEET_TABLES, `namespaces` opted-in namespaces allowed every identity of a
+ * subscription of the run's own, `identities` managed identities in it, and a server allowing all.
+ */
+export async function createFleetWorld(
+  info: HarnessInfo,
+  kubeConfig: k8s.KubeConfig,
+  emulator: EmulatorClient,
+  options: { run: string; namespaces: number; identities: number },
+): Promise<FleetWorld> {
+  const { run } = options;
+  const database = run.replaceAll('-', '_');
+  const hex = Buffer.from(run).toString('hex').padEnd(12, '0').slice(-12);
+  const subscriptionId = `00000000-0000-0000-0000-${hex}`;
+  await createAppDatabase(
+    info,
+    database,
+    FLEET_TABLES.map((table) => `CREATE TABLE ${table} (id int);`).join(' '),
+  );
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const namespaces = Array.from({ length: options.namespaces }, (_, i) => `${run}-ns${i}`);
+  for (const name of namespaces)
+    await createOptedInNamespace(core, name, `/subscriptions/${subscriptionId}/*`);
+  const identities: FleetIdentity[] = [];
+  for (let i = 0; i < options.identities; i++) {
+    const identity = await emulator.createIdentity({
+      subscriptionId,
+      resourceGroup: `${run}-rg`,
+      name: `id${i}`,
+    });
+    identities.push({ id: identity.id, clientId: identity.clientId, principalId: identity.principalId });
+  }
+  const server = `${run}-pg`;
+  await createDatabaseServer(info, kubeConfig, { name: server, namespaces, databases: [database] });
+  return { run, database, server, namespaces, identities };
+}
+
+/**
+ * Member `index` of a fleet: two access resources per identity (service accounts `sa<index>`,
+ * spread over the namespaces), sharing the identity's role; `variant` picks the grants, so a test
+ * changes them by bumping it (give both accesses of one identity the same variant).
+ */
+export function fleetAccess(world: FleetWorld, index: number, variant = 0): FleetAccess {
+  const identityIndex = Math.floor(index / 2) % world.identities.length;
+  const tables: FleetAccess['tables'] = {};
+  const first = FLEET_TABLES[(identityIndex + variant) % FLEET_TABLES.length]!;
+  const second = FLEET_TABLES[(identityIndex + variant + 1) % FLEET_TABLES.length]!;
+  tables[first] = ['SELECT'];
+  tables[second] = FLEET_PRIVILEGES.slice(0, 1 + ((identityIndex + variant) % FLEET_PRIVILEGES.length));
+  return {
+    namespace: world.namespaces[index % world.namespaces.length]!,
+    name: `acc${index}`,
+    serviceAccount: `sa${index}`,
+    identity: world.identities[identityIndex]!,
+    role: `${world.database}_r${identityIndex}`,
+    tables,
+  };
+}
+
+export function fleetGrants(access: FleetAccess): Grant[] {
+  return [
+    { on: 'database', privileges: ['CONNECT'] },
+    { on: 'schema', schema: 'public', privileges: ['USAGE'] },
+    ...Object.entries(access.tables).map(
+      ([table, privileges]): Grant => ({ on: 'tables', schema: 'public', tables: [table], privileges }),
+    ),
+  ];
+}
+
+export async function applyFleetAccess(
+  custom: k8s.CustomObjectsApi,
+  world: FleetWorld,
+  access: FleetAccess,
+): Promise<void> {
+  await createAccess(custom, access.namespace, access.name, {
+    serviceAccountName: access.serviceAccount,
+    identity: access.identity.id,
+    serverRef: world.server,
+    database: world.database,
+    roleName: access.role,
+    grants: fleetGrants(access),
+  });
+}
+
+/** Changes an existing fleet access's grants to those of `access` (a merge patch of spec.grants). */
+export async function patchFleetGrants(custom: k8s.CustomObjectsApi, access: FleetAccess): Promise<void> {
+  await custom.patchNamespacedCustomObject(
+    {
+      ...API,
+      plural: ACCESS_PLURAL,
+      namespace: access.namespace,
+      name: access.name,
+      body: { spec: { grants: fleetGrants(access) } },
+    },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+}
+
+export async function deleteAccess(
+  custom: k8s.CustomObjectsApi,
+  namespace: string,
+  name: string,
+): Promise<void> {
+  await custom.deleteNamespacedCustomObject({ ...API, plural: ACCESS_PLURAL, namespace, name });
+}
+
+export interface FleetExpectation {
+  /** The access resources that should exist now, with what each should have. */
+  live: FleetAccess[];
+  /** Roles of fleet accesses deleted since (when no live access names them): must be gone. */
+  gone?: string[];
+}
+
+/**
+ * Everything about the fleet that is not converged yet, as readable lines; [] means converged:
+ * - every live access exists, is Ready for its generation, names its role as the user and no other
+ *   access resource exists in the fleet's namespaces (a deleted one whose finalizer never ran);
+ * - every identity of the world has exactly one FIC per service account of its live accesses,
+ *   for this cluster's issuer, and no other (no duplicate, no orphan);
+ * - every identity with live accesses maps to exactly its role (rolesOfPrincipal), one without
+ *   maps to none; each role has exactly the union of its accesses' table privileges on the fleet
+ *   tables; the roles in `gone` do not exist.
+ */
+export async function fleetProblems(
+  info: HarnessInfo,
+  custom: k8s.CustomObjectsApi,
+  emulator: EmulatorClient,
+  world: FleetWorld,
+  expected: FleetExpectation,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const key = (namespace: string, name: string) => `${namespace}/${name}`;
+  const wanted = new Map(expected.live.map((a) => [key(a.namespace, a.name), a]));
+  const seen = new Set<string>();
+  for (const namespace of world.namespaces) {
+    for (const access of await listAccesses(custom, namespace)) {
+      const k = key(namespace, access.metadata.name ?? '');
+      seen.add(k);
+      const want = wanted.get(k);
+      if (!want) {
+        problems.push(
+          `access ${k} should not exist (deletionTimestamp ${access.metadata.deletionTimestamp})`,
+        );
+        continue;
+      }
+      if (!isReady(access)) {
+        const ready = conditionOf(access);
+        problems.push(
+          `access ${k} not Ready for generation ${access.metadata.generation} (observed ${access.status?.observedGeneration}): ${ready?.reason} ${ready?.message}`,
+        );
+      } else if (access.status?.connection?.user !== want.role) {
+        problems.push(`access ${k} has user ${access.status?.connection?.user}, not ${want.role}`);
+      }
+    }
+  }
+  for (const k of wanted.keys()) if (!seen.has(k)) problems.push(`access ${k} does not exist`);
+
+  const emulated = await emulator.listIdentities();
+  for (const identity of world.identities) {
+    const fics = (
+      emulated.find((i) => i.id.toLowerCase() === identity.id.toLowerCase())?.federatedIdentityCredentials ??
+      []
+    ).filter((f) => f.properties.issuer === info.kubernetes.issuer);
+    const subjects = fics.map((f) => f.properties.subject).sort();
+    const want = [
+      ...new Set(
+        expected.live
+          .filter((a) => a.identity.id === identity.id)
+          .map((a) => `system:serviceaccount:${a.namespace}:${a.serviceAccount}`),
+      ),
+    ].sort();
+    if (JSON.stringify(subjects) !== JSON.stringify(want))
+      problems.push(
+        `identity ${identity.id.split('/').pop()} FIC subjects ${JSON.stringify(subjects)}, want ${JSON.stringify(want)}`,
+      );
+  }
+
+  const roles = new Map<string, FleetAccess[]>();
+  for (const a of expected.live) roles.set(a.role, [...(roles.get(a.role) ?? []), a]);
+  for (const identity of world.identities) {
+    const want = [...new Set(expected.live.filter((a) => a.identity.id === identity.id).map((a) => a.role))];
+    const have = await rolesOfPrincipal(info, identity.principalId);
+    if (JSON.stringify(have) !== JSON.stringify(want.sort()))
+      problems.push(
+        `principal of ${identity.id.split('/').pop()} maps to roles ${JSON.stringify(have)}, want ${JSON.stringify(want)}`,
+      );
+  }
+  for (const [role, accesses] of roles) {
+    const rows = await superuserQuery<{ tbl: string; privilege: string; ok: boolean }>(
+      info,
+      `SELECT t AS tbl, p AS privilege, has_table_privilege($1, 'public.' || t, p) AS ok
+         FROM unnest($2::text[]) t, unnest($3::text[]) p`,
+      [role, [...FLEET_TABLES], [...FLEET_PRIVILEGES]],
+      world.database,
+    ).catch((error: Error) => {
+      problems.push(`role ${role}: ${error.message}`);
+      return [];
+    });
+    for (const row of rows) {
+      const want = accesses.some((a) =>
+        (a.tables[row.tbl as (typeof FLEET_TABLES)[number]] ?? []).includes(
+          row.privilege as FleetTablePrivilege,
+        ),
+      );
+      if (row.ok !== want)
+        problems.push(`role ${role} ${row.ok ? 'has' : 'lacks'} ${row.privilege} on ${row.tbl}`);
+    }
+  }
+  const gone = (expected.gone ?? []).filter((role) => !roles.has(role));
+  if (gone.length > 0) {
+    const left = await superuserQuery<{ rolname: string }>(
+      info,
+      'SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])',
+      [gone],
+    );
+    for (const row of left) problems.push(`role ${row.rolname} of a deleted access still exists`);
+  }
+  return problems;
+}
+
+/**
+ * Polls fleetProblems until it is empty or `timeoutMs` passes; logs and returns how long it took
+ * (from `since`) and what was still wrong, for the caller to assert on.
+ */
+export async function waitForFleet(
+  label: string,
+  check: () => Promise<string[]>,
+  options: { since?: number; timeoutMs?: number } = {},
+): Promise<{ ms: number; problems: string[] }> {
+  const since = options.since ?? Date.now();
+  const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+  for (;;) {
+    const problems = await check();
+    if (problems.length === 0 || Date.now() > deadline) {
+      const ms = Date.now() - since;
+      console.log(
+        problems.length === 0
+          ? `[faults] ${label}: converged in ${ms} ms`
+          : `[faults] ${label}: NOT converged after ${ms} ms:\n  ${problems.join('\n  ')}`,
+      );
+      return { ms, problems };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
