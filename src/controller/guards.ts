@@ -50,6 +50,39 @@ function sameIdentity(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
 
+/** The role names an access resource logs in as: the one it asks for, and the one it was given. */
+function loginRolesOf(access: EntraDatabaseAccess): string[] {
+  return [roleNameOf(access), access.status?.applied?.role, access.status?.connection?.user].filter(
+    (role): role is string => Boolean(role),
+  );
+}
+
+/**
+ * Group roles no access resource may join, whatever the server's allowedMemberOf says: the
+ * superuser and administrative roles (postgres, azuresu, azure_*, the server's admin role — the
+ * operator's own, which can read and change every tenant's data), the resource's own role, and a
+ * role another identity logs in as (joining it is acting as that identity). allowedMemberOf is a
+ * platform team's list, and one wrong entry must not hand a tenant the server or another tenant.
+ * pg_* predefined roles (pg_read_all_data, pg_monitor) stay the platform team's choice.
+ */
+function neverGrantable(
+  group: string,
+  access: EntraDatabaseAccess,
+  server: EntraDatabaseServer,
+  others: ReadonlyArray<EntraDatabaseAccess>,
+): string | undefined {
+  const lower = group.toLowerCase();
+  if (lower === server.spec.adminRole.toLowerCase()) return "the server's admin role";
+  if (isReservedRoleName(group) && !lower.startsWith('pg_')) return 'an administrative role';
+  if (lower === roleNameOf(access).toLowerCase()) return "the resource's own role";
+  const owner = others.find(
+    (other) =>
+      !sameIdentity(other.spec.identity.resourceId, access.spec.identity.resourceId) &&
+      loginRolesOf(other).some((role) => role.toLowerCase() === lower),
+  );
+  return owner ? `the login role of EntraDatabaseAccess ${key(owner)}` : undefined;
+}
+
 export function serverAllowsNamespace(server: EntraDatabaseServer, namespace: NamespaceView): boolean {
   const allowed = server.spec.allowedNamespaces;
   if (!allowed) return false;
@@ -95,6 +128,15 @@ export function checkAccess(input: GuardInput): GuardVerdict {
       `database ${access.spec.database} is not in spec.allowedDatabases of EntraDatabaseServer ${serverName}: use one of [${databases.join(', ')}] or ask a platform admin to allow it`,
     );
   }
+  for (const group of access.spec.memberOf ?? []) {
+    const why = neverGrantable(group, access, server, others);
+    if (why) {
+      return fail(
+        Reason.MemberOfNotAllowed,
+        `memberOf ${group} not allowed: it is ${why}, which entra-access never grants, whatever spec.allowedMemberOf of EntraDatabaseServer ${serverName} lists; remove it from spec.memberOf`,
+      );
+    }
+  }
   const allowedGroups = server.spec.allowedMemberOf ?? [];
   const refused = (access.spec.memberOf ?? []).filter((group) => !allowedGroups.includes(group));
   if (refused.length > 0) {
@@ -137,4 +179,33 @@ export function checkAccess(input: GuardInput): GuardVerdict {
     );
   }
   return { ok: true, roleName };
+}
+
+/** The operator's own managed identity, as its pod knows it (AZURE_CLIENT_ID) or ARM reports it. */
+export interface OperatorIdentity {
+  clientId?: string;
+  principalId?: string;
+}
+
+/**
+ * The check that needs the identity resolved (after step 2, before any FIC is written): an access
+ * resource may never bind the operator's own identity. That identity can write FICs on every app
+ * identity and is the Entra admin of the servers, so a tenant federated to it would own them all;
+ * only an allow-list that covers it (a resource-group prefix that happens to include it) lets a
+ * resource get this far.
+ */
+export function checkResolvedIdentity(
+  access: EntraDatabaseAccess,
+  identity: { clientId: string; principalId: string },
+  operator: OperatorIdentity,
+): GuardVerdict {
+  const same = (a: string | undefined, b: string) => Boolean(a) && a!.toLowerCase() === b.toLowerCase();
+  if (same(operator.clientId, identity.clientId) || same(operator.principalId, identity.principalId)) {
+    return {
+      ok: false,
+      reason: Reason.IdentityNotAllowed,
+      message: `identity ${access.spec.identity.resourceId} is entra-access's own identity and can never be bound to a service account: use an app identity, and ask a platform admin to keep the operator's identity out of the namespace's entra-access.io/allowed-identities`,
+    };
+  }
+  return { ok: true, roleName: roleNameOf(access) };
 }

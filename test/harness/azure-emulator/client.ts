@@ -8,6 +8,7 @@ import type { RuntimeSettings, RuntimeSettingsPatch } from './config.ts';
 import type { IdentityView } from './control-routes.ts';
 import type { CountersSnapshot } from './counters.ts';
 import type { FaultRule, FaultRuleInput } from './faults.ts';
+import type { IssuedAccessToken, IssuedTokensSnapshot, ReceivedClientAssertion } from './issued-tokens.ts';
 import type { NewIdentity } from './state.ts';
 
 export type {
@@ -15,6 +16,9 @@ export type {
   FaultRule,
   FaultRuleInput,
   IdentityView,
+  IssuedAccessToken,
+  IssuedTokensSnapshot,
+  ReceivedClientAssertion,
   RuntimeSettings,
   RuntimeSettingsPatch,
 };
@@ -172,6 +176,18 @@ export class AzureEmulatorClient {
 
   async resetCounters(): Promise<void> {
     await this.#call('POST', '/counters/reset');
+  }
+
+  /**
+   * Every access token the emulator issued (ARM and PostgreSQL scopes) and every client assertion
+   * (service-account JWT) it received since start or the last clearIssuedTokens(); reset() keeps them.
+   */
+  issuedTokens(): Promise<IssuedTokensSnapshot> {
+    return this.#call('GET', '/issued-tokens');
+  }
+
+  async clearIssuedTokens(): Promise<void> {
+    await this.#call('DELETE', '/issued-tokens');
   }
 
   /** Sets the identity's database role to a random password; returns the role, or null if unmapped. */

@@ -3,6 +3,7 @@ import { IssuerKeyCache } from './assertions.ts';
 import { type EmulatorConfig, initialSettings, type RuntimeSettings } from './config.ts';
 import { Counters } from './counters.ts';
 import { FaultRules } from './faults.ts';
+import { IssuedTokens } from './issued-tokens.ts';
 import { PostgresLogins } from './postgres-logins.ts';
 import { WriteThrottle } from './rate-limits.ts';
 import { IdentityStore } from './state.ts';
@@ -16,6 +17,8 @@ export interface EmulatorContext {
   faults: FaultRules;
   throttle: WriteThrottle;
   tokens: TokenIssuer;
+  /** Every access token issued and client assertion received (GET /_emulator/issued-tokens). */
+  issued: IssuedTokens;
   issuerKeys: IssuerKeyCache;
   postgres: PostgresLogins | undefined;
 }
@@ -30,12 +33,16 @@ export async function createContext(config: EmulatorConfig): Promise<EmulatorCon
     faults: new FaultRules(),
     throttle: new WriteThrottle(),
     tokens,
+    issued: new IssuedTokens(),
     issuerKeys: new IssuerKeyCache(),
     postgres: config.postgres ? new PostgresLogins(config.postgres.adminUrl, tokens) : undefined,
   };
 }
 
-/** Back to a fresh start (identities, faults, counters, runtime settings), keeping keys and pool. */
+/**
+ * Back to a fresh start (identities, faults, counters, runtime settings), keeping keys, pool and
+ * the record of issued tokens (a secret scan wants every token of the run).
+ */
 export function resetContext(ctx: EmulatorContext): void {
   ctx.identities.clear();
   ctx.faults.clear();

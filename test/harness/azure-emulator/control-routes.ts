@@ -148,6 +148,15 @@ export function controlRouter(ctx: EmulatorContext): Router {
     res.json(ctx.counters.snapshot());
   });
 
+  router.get('/issued-tokens', (_req, res) => {
+    res.json(ctx.issued.snapshot());
+  });
+
+  router.delete('/issued-tokens', (_req, res) => {
+    ctx.issued.clear();
+    res.json({ cleared: true });
+  });
+
   router.post('/revoke', async (req, res) => {
     const principalId = (req.body as { principalId?: unknown } | undefined)?.principalId;
     if (typeof principalId !== 'string' || principalId === '') throw new Error('principalId is required');

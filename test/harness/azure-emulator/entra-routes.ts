@@ -121,6 +121,13 @@ async function issueToken(ctx: EmulatorContext, req: Request, res: Response): Pr
     ctx.settings.tokenLifetimeSecondsByClientId[identity.clientId.toLowerCase()] ??
     ctx.settings.tokenLifetimeSeconds;
   const issued = await ctx.tokens.issue(identity, audienceForScope(scope), lifetime, now);
+  ctx.issued.recordAccessToken({
+    token: issued.token,
+    audience: issued.audience,
+    scope,
+    clientId: identity.clientId,
+    issuedAt: new Date(now).toISOString(),
+  });
   if (ctx.postgres && POSTGRES_SCOPES.has(scope.toLowerCase())) {
     ctx.postgres.remember(identity.principalId, issued.token);
   }
@@ -169,6 +176,16 @@ export function entraRouter(ctx: EmulatorContext): Router {
           res.locals.tokenOutcome ??
           (res.locals.injectedFault ? `fault-${res.locals.injectedFault}` : 'error');
         ctx.counters.recordToken(scope, outcome);
+        // Every assertion received is a secret the code under test held, refused or not.
+        const assertion = req.body?.client_assertion;
+        if (typeof assertion === 'string' && assertion !== '') {
+          ctx.issued.recordClientAssertion({
+            assertion,
+            clientId: typeof req.body?.client_id === 'string' ? req.body.client_id : '',
+            outcome,
+            receivedAt: new Date().toISOString(),
+          });
+        }
       });
       next();
     },

@@ -3,6 +3,7 @@ import { Reason } from '../../../src/api/constants.ts';
 import type { EntraDatabaseAccess, EntraDatabaseServer } from '../../../src/api/types.ts';
 import {
   checkAccess,
+  checkResolvedIdentity,
   type GuardInput,
   type NamespaceView,
   roleNameOf,
@@ -177,6 +178,94 @@ describe('checkAccess', () => {
     expect(verdict.ok ? '' : verdict.message).toMatch(message);
   });
 
+  describe('memberOf that no allowedMemberOf can allow (tenant isolation)', () => {
+    // A platform team's list with every mistake in it: the checks below must hold regardless.
+    const lax: EntraDatabaseServer = {
+      ...server,
+      spec: {
+        ...server.spec,
+        allowedMemberOf: [
+          'orders_rw',
+          'azure_pg_admin',
+          'AZURESU',
+          'postgres',
+          'entra-access-operator',
+          'orders-api',
+          'billing-api',
+          'billing_adopted',
+          'pg_read_all_data',
+        ],
+      },
+    };
+    const billing = access(
+      { identity: { resourceId: id('billing', 'billing-api') }, serviceAccountName: 'billing-api' },
+      { name: 'billing-api', namespace: 'billing', ...older },
+    );
+    // Another identity whose role was adopted under another name (status.connection.user).
+    const adopted: EntraDatabaseAccess = {
+      ...access(
+        { identity: { resourceId: id('billing', 'batch') }, serviceAccountName: 'batch', roleName: 'batch' },
+        { name: 'batch', namespace: 'billing', ...older },
+      ),
+      status: { connection: { user: 'billing_adopted' } } as EntraDatabaseAccess['status'],
+    };
+    const others = [billing, adopted];
+
+    it.each<[string, string, RegExp]>([
+      ['azure_pg_admin', 'azure_pg_admin', /administrative role/],
+      ['azuresu in upper case', 'AZURESU', /administrative role/],
+      ['postgres', 'postgres', /administrative role/],
+      ["the server's admin role", 'entra-access-operator', /the server's admin role/],
+      ['the admin role in another case', 'Entra-Access-Operator', /the server's admin role/],
+      ["the resource's own role", 'orders-api', /the resource's own role/],
+      [
+        "another identity's login role",
+        'billing-api',
+        /login role of EntraDatabaseAccess billing\/billing-api/,
+      ],
+      [
+        "another identity's adopted role",
+        'billing_adopted',
+        /login role of EntraDatabaseAccess billing\/batch/,
+      ],
+    ])('refuses %s even when the server lists it', (_name, group, why) => {
+      const verdict = checkAccess(
+        input({ server: lax, others, access: access({ memberOf: ['orders_rw', group] }) }),
+      );
+      expect(verdict).toMatchObject({ ok: false, reason: Reason.MemberOfNotAllowed });
+      expect(verdict.ok ? '' : verdict.message).toMatch(why);
+      expect(verdict.ok ? '' : verdict.message).toMatch(/never grants/);
+    });
+
+    it('refuses a login role of another identity whichever server its resource names', () => {
+      const elsewhere = access(
+        { identity: { resourceId: id('billing', 'billing-api') }, serverRef: 'other-pg-object' },
+        { name: 'billing-api', namespace: 'billing', ...older },
+      );
+      const verdict = checkAccess(
+        input({ server: lax, others: [elsewhere], access: access({ memberOf: ['billing-api'] }) }),
+      );
+      expect(verdict).toMatchObject({ ok: false, reason: Reason.MemberOfNotAllowed });
+    });
+
+    it("leaves pg_* predefined roles and a sibling's role of the same identity to the list", () => {
+      const sibling = access({ roleName: 'orders_reporting' }, { name: 'orders-reporting', ...older });
+      expect(
+        checkAccess(
+          input({
+            server: lax,
+            others: [...others, sibling],
+            access: access({ memberOf: ['pg_read_all_data'] }),
+          }),
+        ).ok,
+      ).toBe(true);
+      expect(
+        checkAccess(input({ server: server, others: [billing], access: access({ memberOf: ['orders_ro'] }) }))
+          .ok,
+      ).toBe(true);
+    });
+  });
+
   it('lets the first of two conflicting resources keep what it has', () => {
     const first = access(
       { identity: { resourceId: id('shared', 'other') }, roleName: 'other_role' },
@@ -242,5 +331,25 @@ describe('matchesSelector', () => {
     ],
   ])('%s', (_name, selector, expected) => {
     expect(matchesSelector(labels, selector)).toBe(expected);
+  });
+});
+
+describe('checkResolvedIdentity', () => {
+  const resolved = { clientId: 'AAAA-client', principalId: 'bbbb-principal' };
+
+  it("refuses the operator's own identity, by client or principal ID in any case", () => {
+    for (const operator of [{ clientId: 'aaaa-CLIENT' }, { principalId: 'BBBB-principal' }]) {
+      const verdict = checkResolvedIdentity(access(), resolved, operator);
+      expect(verdict).toMatchObject({ ok: false, reason: Reason.IdentityNotAllowed });
+      expect(verdict.ok ? '' : verdict.message).toMatch(/entra-access's own identity/);
+    }
+  });
+
+  it('passes any other identity, and passes when the operator identity is unknown', () => {
+    expect(checkResolvedIdentity(access(), resolved, { clientId: 'other' })).toEqual({
+      ok: true,
+      roleName: 'orders-api',
+    });
+    expect(checkResolvedIdentity(access(), resolved, {}).ok).toBe(true);
   });
 });
