@@ -105,6 +105,16 @@ function one<T>(objects: Obj[], kind: string): T {
   expect(found, `exactly one ${kind}`).toHaveLength(1);
   return found[0]!;
 }
+/** The operator's own ClusterRole (the others aggregate app teams' rights into admin/edit/view). */
+function operatorClusterRole(objects: Obj[]): k8s.V1ClusterRole {
+  const found = ofKind<k8s.V1ClusterRole>(objects, 'ClusterRole').filter(
+    (role) =>
+      !role.metadata?.labels?.['rbac.authorization.k8s.io/aggregate-to-view'] &&
+      !role.metadata?.labels?.['rbac.authorization.k8s.io/aggregate-to-edit'],
+  );
+  expect(found, 'exactly one operator ClusterRole').toHaveLength(1);
+  return found[0]!;
+}
 const deploymentOf = (objects: Obj[]) => one<k8s.V1Deployment>(objects, 'Deployment');
 const containerOf = (objects: Obj[]) => deploymentOf(objects).spec!.template.spec!.containers[0]!;
 const argsOf = (objects: Obj[]) => containerOf(objects).args ?? [];
@@ -148,6 +158,8 @@ describe.skipIf(!helmBin.path)(`helm chart${helmBin.reason ? ` (skipped: ${helmB
       expect(kinds).toEqual(
         [
           'ClusterRole/entra-access',
+          'ClusterRole/entra-access-edit',
+          'ClusterRole/entra-access-view',
           'ClusterRoleBinding/entra-access',
           'Deployment/entra-access',
           'MutatingWebhookConfiguration/aks-entra-access',
@@ -332,7 +344,7 @@ describe.skipIf(!helmBin.path)(`helm chart${helmBin.reason ? ` (skipped: ${helmB
       for (const kind of rbacKinds)
         for (const role of ofKind<k8s.V1ClusterRole>(objects, kind))
           expect(JSON.stringify(role.rules), `${kind}/${role.metadata?.name}`).not.toContain('*');
-      const clusterRole = one<k8s.V1ClusterRole>(objects, 'ClusterRole');
+      const clusterRole = operatorClusterRole(objects);
       expect(grants(clusterRole.rules!)).toEqual(
         [
           '|namespaces|get',
@@ -384,6 +396,30 @@ describe.skipIf(!helmBin.path)(`helm chart${helmBin.reason ? ` (skipped: ${helmB
       for (const kind of ['ClusterRoleBinding', 'RoleBinding'])
         for (const binding of ofKind<k8s.V1RoleBinding>(objects, kind))
           expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'entra-access', namespace }]);
+    });
+
+    it("aggregates app teams' rights into admin/edit/view: access resources only, never status", () => {
+      const byName = (name: string) =>
+        ofKind<k8s.V1ClusterRole>(objects, 'ClusterRole').find((r) => r.metadata?.name === name)!;
+      const edit = byName('entra-access-edit');
+      expect(edit.metadata?.labels).toMatchObject({
+        'rbac.authorization.k8s.io/aggregate-to-admin': 'true',
+        'rbac.authorization.k8s.io/aggregate-to-edit': 'true',
+      });
+      expect(grants(edit.rules!)).toEqual(
+        ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'].map(
+          (verb) => `entra-access.io|entradatabaseaccesses|${verb}`,
+        ),
+      );
+      const view = byName('entra-access-view');
+      expect(view.metadata?.labels).toMatchObject({ 'rbac.authorization.k8s.io/aggregate-to-view': 'true' });
+      expect(grants(view.rules!)).toEqual(
+        ['get', 'list', 'watch'].map((verb) => `entra-access.io|entradatabaseaccesses|${verb}`),
+      );
+      const off = render({ set: ['rbac.aggregateToDefaultRoles=false'] });
+      expect(ofKind<k8s.V1ClusterRole>(off, 'ClusterRole').map((r) => r.metadata?.name)).toEqual([
+        'entra-access',
+      ]);
     });
 
     it('sets the ServiceAccount name and workload-identity annotations from values', () => {
@@ -454,7 +490,7 @@ describe.skipIf(!helmBin.path)(`helm chart${helmBin.reason ? ` (skipped: ${helmB
     });
 
     it('drops the self-mode permissions: no Secret writes, no webhook configuration patch', () => {
-      const clusterRole = one<k8s.V1ClusterRole>(objects, 'ClusterRole');
+      const clusterRole = operatorClusterRole(objects);
       expect(grants(clusterRole.rules!).filter((g) => g.startsWith('admissionregistration'))).toEqual([
         `admissionregistration.k8s.io|mutatingwebhookconfigurations|get|${AZURE_WI_WEBHOOK_CONFIGURATION_NAME}`,
       ]);
