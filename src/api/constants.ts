@@ -111,11 +111,13 @@ export const Reason = {
   AzureRequestFailed: 'AzureRequestFailed',
   // Kubernetes
   ServiceAccountClientIdConflict: 'ServiceAccountClientIdConflict',
+  KubernetesRequestFailed: 'KubernetesRequestFailed',
   // PostgreSQL
   ServerNotReady: 'ServerNotReady',
   RoleConflict: 'RoleConflict',
   RoleOwnsObjects: 'RoleOwnsObjects',
   DatabaseRequestFailed: 'DatabaseRequestFailed',
+  GrantTargetNotFound: 'GrantTargetNotFound',
   EntraAuthUnavailable: 'EntraAuthUnavailable',
   // A step that waits for an earlier one
   Waiting: 'Waiting',

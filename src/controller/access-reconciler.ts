@@ -37,9 +37,18 @@ import { isTrue } from '../kube/conditions.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { InformerCache } from '../kube/informer-cache.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { MissingObject } from '../postgres/privilege-set.ts';
 import { RoleConflictError } from '../postgres/roles.ts';
 import { checkAccess, type NamespaceView, roleNameOf } from './guards.ts';
-import { nextStatus, refusedStatus, type StepOutcome, statusChanged } from './status.ts';
+import {
+  failedStatus,
+  failureOf,
+  missingObjectsMessage,
+  nextStatus,
+  refusedStatus,
+  type StepOutcome,
+  statusChanged,
+} from './status.ts';
 import { type ReconcileResult, RetryAfterError } from './workqueue.ts';
 
 /** What another access resource sharing the role (same identity, same server) asks for. */
@@ -61,7 +70,13 @@ export interface DatabaseOps {
     applied: AppliedStatus | undefined;
     /** Never revoked: the other resources sharing the role still ask for it. */
     keep?: SharedRoleRequest[];
-  }): Promise<{ user: string; adoptedExisting: boolean; applied: AppliedStatus }>;
+  }): Promise<{
+    user: string;
+    adoptedExisting: boolean;
+    applied: AppliedStatus;
+    /** Objects the grants or memberOf name that do not exist: not granted, the rest is. */
+    missing?: MissingObject[];
+  }>;
   remove(input: {
     server: EntraDatabaseServer;
     applied: AppliedStatus;
@@ -69,6 +84,43 @@ export interface DatabaseOps {
     /** With dropRole false: what the others sharing the role still ask for, never revoked. */
     keep?: SharedRoleRequest[];
   }): Promise<{ dropped: boolean; ownedObjects: string[] }>;
+}
+
+/**
+ * ensure() created the role and then failed (the database does not exist, a group cannot be
+ * granted): `applied` records the role, with nothing granted, so the status holds it as soon as it
+ * exists and a deletion drops it. `cause` is the failure.
+ */
+export class RoleCreatedError extends Error {
+  override readonly name = 'RoleCreatedError';
+  readonly applied: AppliedStatus;
+
+  constructor(applied: AppliedStatus, cause: unknown) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+    this.applied = applied;
+  }
+}
+
+/** The object itself answered 404 to a write: it is gone, and there is nothing left to do. */
+class ObjectGone extends Error {
+  override readonly name = 'ObjectGone';
+}
+
+/** Grants name objects that do not exist: reported, and retried with the work queue's backoff. */
+export class GrantTargetMissing extends Error {
+  override readonly name = 'GrantTargetMissing';
+  /** A floor on the backoff: the catalog is not read again within this. */
+  readonly retryAfterMs = 5_000;
+}
+
+/** A 404 on a call about the reconciled object means it is gone (deleted meanwhile). */
+async function onObject<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    if (statusOf(error) === 404) throw new ObjectGone('the object is gone', { cause: error });
+    throw error;
+  }
 }
 
 export interface AccessReconcilerDeps {
@@ -143,14 +195,16 @@ export function createAccessReconciler(
 
   async function writeStatus(access: EntraDatabaseAccess, status: EntraDatabaseAccessStatus): Promise<void> {
     if (!statusChanged(access.status, status)) return;
-    await custom.patchNamespacedCustomObjectStatus(
-      {
-        ...api,
-        namespace: access.metadata.namespace ?? '',
-        name: access.metadata.name ?? '',
-        body: { status },
-      },
-      mergePatch,
+    await onObject(
+      custom.patchNamespacedCustomObjectStatus(
+        {
+          ...api,
+          namespace: access.metadata.namespace ?? '',
+          name: access.metadata.name ?? '',
+          body: { status },
+        },
+        mergePatch,
+      ),
     );
   }
 
@@ -249,18 +303,20 @@ export function createAccessReconciler(
     const finalizers = access.metadata.finalizers ?? [];
     const index = finalizers.indexOf(FINALIZER);
     if (index < 0) return;
-    await custom.patchNamespacedCustomObject(
-      {
-        ...api,
-        namespace: access.metadata.namespace ?? '',
-        name: access.metadata.name ?? '',
-        // `test` first: never remove someone else's finalizer from a list that changed meanwhile.
-        body: [
-          { op: 'test', path: `/metadata/finalizers/${index}`, value: FINALIZER },
-          { op: 'remove', path: `/metadata/finalizers/${index}` },
-        ],
-      },
-      jsonPatch,
+    await onObject(
+      custom.patchNamespacedCustomObject(
+        {
+          ...api,
+          namespace: access.metadata.namespace ?? '',
+          name: access.metadata.name ?? '',
+          // `test` first: never remove someone else's finalizer from a list that changed meanwhile.
+          body: [
+            { op: 'test', path: `/metadata/finalizers/${index}`, value: FINALIZER },
+            { op: 'remove', path: `/metadata/finalizers/${index}` },
+          ],
+        },
+        jsonPatch,
+      ),
     );
   }
 
@@ -268,9 +324,11 @@ export function createAccessReconciler(
     const body = access.metadata.finalizers
       ? [{ op: 'add', path: '/metadata/finalizers/-', value: FINALIZER }]
       : [{ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }];
-    await custom.patchNamespacedCustomObject(
-      { ...api, namespace: access.metadata.namespace ?? '', name: access.metadata.name ?? '', body },
-      jsonPatch,
+    await onObject(
+      custom.patchNamespacedCustomObject(
+        { ...api, namespace: access.metadata.namespace ?? '', name: access.metadata.name ?? '', body },
+        jsonPatch,
+      ),
     );
   }
 
@@ -324,7 +382,17 @@ export function createAccessReconciler(
     };
   }
 
-  return async function reconcile(key: string): Promise<ReconcileResult> {
+  /** The object as the apiserver has it now; undefined once it is gone. */
+  async function liveAccess(namespace: string, name: string): Promise<EntraDatabaseAccess | undefined> {
+    try {
+      return (await custom.getNamespacedCustomObject({ ...api, namespace, name })) as EntraDatabaseAccess;
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async function reconcileKey(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     const access = await deps.accesses.get(name, namespace);
     if (!access) return {};
@@ -332,32 +400,27 @@ export function createAccessReconciler(
 
     if (access.metadata.deletionTimestamp) {
       if (!access.metadata.finalizers?.includes(FINALIZER)) return {};
-      const kept = await cleanUp(access);
-      if (kept) events.warning(target(access), Reason.RoleOwnsObjects, kept);
-      await removeFinalizer(access);
-      log.info({ deletionPolicy: access.spec.deletionPolicy ?? DEFAULT_DELETION_POLICY }, 'cleaned up');
+      // The cache may lag: the object may be gone already (a previous run removed the finalizer
+      // and the key came round again before the cache saw the deletion), or its status may be
+      // newer than the cached one (the role recorded by the last failed reconcile). Clean up from
+      // the live object, and not at all once it is gone.
+      const live = await liveAccess(namespace, name);
+      if (!live?.metadata.deletionTimestamp || !live.metadata.finalizers?.includes(FINALIZER)) return {};
+      const kept = await cleanUp(live);
+      if (kept) events.warning(target(live), Reason.RoleOwnsObjects, kept);
+      await removeFinalizer(live);
+      log.info({ deletionPolicy: live.spec.deletionPolicy ?? DEFAULT_DELETION_POLICY }, 'cleaned up');
       return {};
     }
-    if (!access.metadata.finalizers?.includes(FINALIZER)) await addFinalizer(access);
 
     const generation = access.metadata.generation ?? 0;
-    const server = await deps.servers.get(access.spec.serverRef);
-    const verdict = checkAccess({
-      access,
-      namespace: namespaceView(await deps.namespaces.get(namespace)),
-      server,
-      others: deps.accesses.list().filter((other) => other.metadata.uid !== access.metadata.uid),
-    });
-    if (!verdict.ok) {
-      const status = refusedStatus(access.status, verdict.reason, verdict.message, generation, now());
-      if (statusChanged(access.status, status))
-        events.warning(target(access), verdict.reason, verdict.message);
-      await writeStatus(access, status);
-      return { requeueAfterMs: settings.resyncMs };
-    }
-
     const outcomes: StepOutcome[] = [];
     const fields: Omit<EntraDatabaseAccessStatus, 'conditions' | 'observedGeneration'> = {};
+    /** The step running now: an error thrown out of the reconcile is reported on its condition. */
+    let step: StepOutcome['type'] | undefined;
+    /** Errors already reported on a condition before being thrown (for the backoff and metric). */
+    let reported: unknown;
+
     const finish = async (
       result: ReconcileResult = { requeueAfterMs: settings.resyncMs },
     ): Promise<ReconcileResult> => {
@@ -376,183 +439,267 @@ export function createAccessReconciler(
       return result;
     };
 
-    // 2. Identity.
-    const resourceId = access.spec.identity.resourceId;
-    let identity: IdentityInfo;
     try {
-      identity = await deps.azure.getIdentity(resourceId);
+      return await steps();
     } catch (error) {
-      if (error instanceof IdentityNotFound) {
-        outcomes.push({
-          type: ConditionType.IdentityResolved,
-          ok: false,
-          reason: Reason.IdentityNotFound,
-          message: `managed identity ${resourceId} was not found (or the operator may not read it): check spec.identity.resourceId`,
-        });
-        return finish({ requeueAfterMs: 60_000 });
+      if (error instanceof ObjectGone || error === reported) throw error;
+      // Reconcile edge (DESIGN.md §2): whatever a step threw ends in its condition (or Ready, when
+      // no step ran yet) with a reason and a message, and a Warning Event (once: an unchanged
+      // status is not written and sends none); then it is rethrown so the work queue backs off
+      // and counts the error.
+      const failure = failureOf(error, step);
+      if (!failure) throw error;
+      try {
+        if (step) {
+          const ran = outcomes.filter((o) => o.type !== step);
+          outcomes.length = 0;
+          outcomes.push(...ran, { type: step, ok: false, ...failure });
+          await finish();
+        } else {
+          const status = failedStatus(access.status, failure, generation, now());
+          if (statusChanged(access.status, status))
+            events.warning(target(access), failure.reason, failure.message);
+          await writeStatus(access, status);
+        }
+      } catch (reportError) {
+        if (reportError instanceof ObjectGone) throw reportError;
+        log.warn({ err: (reportError as Error).message }, 'could not report the failure in status');
       }
       throw error;
     }
-    outcomes.push({
-      type: ConditionType.IdentityResolved,
-      ok: true,
-      reason: Reason.Resolved,
-      message: `client ID ${identity.clientId}`,
-    });
-    fields.identity = {
-      resourceId,
-      clientId: identity.clientId,
-      principalId: identity.principalId,
-      tenantId: identity.tenantId,
-    };
 
-    // The identity changed: take down what was made on the old one first.
-    const previous = access.status?.identity;
-    if (previous?.resourceId && !sameId(previous.resourceId, resourceId)) {
-      const oldFic = access.status?.federatedCredential?.name;
-      if (oldFic && !ficStillUsed(access, previous.resourceId, recordedServiceAccount(access))) {
-        await deps.azure.deleteFederatedCredential(previous.resourceId, oldFic);
-      }
-      // The role was made on the server recorded in `applied`, which is not necessarily the one
-      // the spec names now: never drop a role of that name on another server.
-      const applied = access.status?.applied;
-      const appliedServer = applied?.server ? await deps.servers.get(applied.server) : undefined;
-      if (applied?.role && previous.principalId !== identity.principalId && appliedServer) {
-        const removed = await deps.database.remove({ server: appliedServer, applied, dropRole: true });
-        if (!removed.dropped) {
-          events.warning(
-            target(access),
-            Reason.RoleOwnsObjects,
-            `role ${applied.role} of the previous identity owns objects (${removed.ownedObjects.join(', ')}); it was kept with NOLOGIN and no data was dropped. The new identity needs another spec.roleName`,
-          );
-        }
-        fields.applied = {};
-      }
-    }
+    async function steps(): Promise<ReconcileResult> {
+      if (!access) return {};
+      if (!access.metadata.finalizers?.includes(FINALIZER)) await addFinalizer(access);
 
-    // 3. Federated credential.
-    const subject = ficSubject(namespace, access.spec.serviceAccountName);
-    try {
-      const fic = await deps.azure.ensureFederatedCredential(resourceId, {
-        name: ficName(settings.clusterName, namespace, access.spec.serviceAccountName),
-        issuer: settings.issuer,
-        subject,
-        audience: TOKEN_AUDIENCE,
+      const server = await deps.servers.get(access.spec.serverRef);
+      const verdict = checkAccess({
+        access,
+        namespace: namespaceView(await deps.namespaces.get(namespace)),
+        server,
+        others: deps.accesses.list().filter((other) => other.metadata.uid !== access.metadata.uid),
       });
-      fields.federatedCredential = { name: fic.name, issuer: settings.issuer, subject };
-      // The service account changed (same identity): the FIC made for the old one is no longer
-      // this resource's. Left behind it would keep trusting the old service account and count
-      // against the identity's 20-FIC limit.
-      const recorded = access.status?.federatedCredential;
-      if (
-        recorded?.name &&
-        recorded.name !== fic.name &&
-        previous?.resourceId &&
-        sameId(previous.resourceId, resourceId) &&
-        !ficStillUsed(access, resourceId, recordedServiceAccount(access))
-      ) {
-        await deps.azure.deleteFederatedCredential(resourceId, recorded.name);
+      if (!verdict.ok) {
+        const status = refusedStatus(access.status, verdict.reason, verdict.message, generation, now());
+        if (statusChanged(access.status, status))
+          events.warning(target(access), verdict.reason, verdict.message);
+        await writeStatus(access, status);
+        return { requeueAfterMs: settings.resyncMs };
+      }
+
+      // 2. Identity.
+      step = ConditionType.IdentityResolved;
+      const resourceId = access.spec.identity.resourceId;
+      let identity: IdentityInfo;
+      try {
+        identity = await deps.azure.getIdentity(resourceId);
+      } catch (error) {
+        if (error instanceof IdentityNotFound) {
+          outcomes.push({
+            type: ConditionType.IdentityResolved,
+            ok: false,
+            reason: Reason.IdentityNotFound,
+            message: `managed identity ${resourceId} was not found (or the operator may not read it): check spec.identity.resourceId`,
+          });
+          return finish({ requeueAfterMs: 60_000 });
+        }
+        throw error;
       }
       outcomes.push({
-        type: ConditionType.FederatedCredentialReady,
+        type: ConditionType.IdentityResolved,
         ok: true,
-        reason: fic.action === 'adopted' ? Reason.Adopted : Reason.UpToDate,
-        message: `federated credential ${fic.name} trusts ${subject}`,
+        reason: Reason.Resolved,
+        message: `client ID ${identity.clientId}`,
       });
-    } catch (error) {
-      if (error instanceof FederatedCredentialLimit || error instanceof FederatedCredentialRejected) {
-        const limit = error instanceof FederatedCredentialLimit;
+      fields.identity = {
+        resourceId,
+        clientId: identity.clientId,
+        principalId: identity.principalId,
+        tenantId: identity.tenantId,
+      };
+
+      // The identity changed: take down what was made on the old one first.
+      const previous = access.status?.identity;
+      if (previous?.resourceId && !sameId(previous.resourceId, resourceId)) {
+        step = ConditionType.FederatedCredentialReady;
+        const oldFic = access.status?.federatedCredential?.name;
+        if (oldFic && !ficStillUsed(access, previous.resourceId, recordedServiceAccount(access))) {
+          await deps.azure.deleteFederatedCredential(previous.resourceId, oldFic);
+        }
+        // The role was made on the server recorded in `applied`, which is not necessarily the one
+        // the spec names now: never drop a role of that name on another server.
+        const applied = access.status?.applied;
+        const appliedServer = applied?.server ? await deps.servers.get(applied.server) : undefined;
+        step = ConditionType.DatabaseRoleReady;
+        if (applied?.role && previous.principalId !== identity.principalId && appliedServer) {
+          const removed = await deps.database.remove({ server: appliedServer, applied, dropRole: true });
+          if (!removed.dropped) {
+            events.warning(
+              target(access),
+              Reason.RoleOwnsObjects,
+              `role ${applied.role} of the previous identity owns objects (${removed.ownedObjects.join(', ')}); it was kept with NOLOGIN and no data was dropped. The new identity needs another spec.roleName`,
+            );
+          }
+          fields.applied = {};
+        }
+      }
+
+      // 3. Federated credential.
+      step = ConditionType.FederatedCredentialReady;
+      const subject = ficSubject(namespace, access.spec.serviceAccountName);
+      try {
+        const fic = await deps.azure.ensureFederatedCredential(resourceId, {
+          name: ficName(settings.clusterName, namespace, access.spec.serviceAccountName),
+          issuer: settings.issuer,
+          subject,
+          audience: TOKEN_AUDIENCE,
+        });
+        fields.federatedCredential = { name: fic.name, issuer: settings.issuer, subject };
+        // The service account changed (same identity): the FIC made for the old one is no longer
+        // this resource's. Left behind it would keep trusting the old service account and count
+        // against the identity's 20-FIC limit.
+        const recorded = access.status?.federatedCredential;
+        if (
+          recorded?.name &&
+          recorded.name !== fic.name &&
+          previous?.resourceId &&
+          sameId(previous.resourceId, resourceId) &&
+          !ficStillUsed(access, resourceId, recordedServiceAccount(access))
+        ) {
+          await deps.azure.deleteFederatedCredential(resourceId, recorded.name);
+        }
         outcomes.push({
           type: ConditionType.FederatedCredentialReady,
-          ok: false,
-          reason: limit ? Reason.FederatedCredentialLimitReached : Reason.FederatedCredentialRejected,
-          message: limit
-            ? `identity ${resourceId} already has Azure's maximum of 20 federated credentials: use another identity or remove unused credentials`
-            : `Azure refused the federated credential: ${error.message}`,
+          ok: true,
+          reason: fic.action === 'adopted' ? Reason.Adopted : Reason.UpToDate,
+          message: `federated credential ${fic.name} trusts ${subject}`,
         });
-        return finish();
+      } catch (error) {
+        if (error instanceof FederatedCredentialLimit || error instanceof FederatedCredentialRejected) {
+          const limit = error instanceof FederatedCredentialLimit;
+          outcomes.push({
+            type: ConditionType.FederatedCredentialReady,
+            ok: false,
+            reason: limit ? Reason.FederatedCredentialLimitReached : Reason.FederatedCredentialRejected,
+            message: limit
+              ? `identity ${resourceId} already has Azure's maximum of 20 federated credentials: use another identity or remove unused credentials`
+              : `Azure refused the federated credential: ${error.message}`,
+          });
+          return finish();
+        }
+        if (error instanceof AzureRetryableError)
+          throw new RetryAfterError(error.message, error.retryAfterMs ?? 5000, { cause: error });
+        throw error;
       }
-      if (error instanceof AzureRetryableError)
-        throw new RetryAfterError(error.message, error.retryAfterMs ?? 5000);
-      throw error;
-    }
 
-    // 4. ServiceAccount.
-    const serviceAccount = await ensureServiceAccount(access, identity);
-    outcomes.push(serviceAccount);
+      // 4. ServiceAccount.
+      step = ConditionType.ServiceAccountReady;
+      const serviceAccount = await ensureServiceAccount(access, identity);
+      outcomes.push(serviceAccount);
 
-    // 5. Database role.
-    if (!server || !isTrue(server.status?.conditions, ConditionType.Ready)) {
-      outcomes.push({
-        type: ConditionType.DatabaseRoleReady,
-        ok: false,
-        reason: Reason.ServerNotReady,
-        message: `EntraDatabaseServer ${access.spec.serverRef} is not Ready; see its status`,
-      });
-      return finish({ requeueAfterMs: 15_000 });
-    }
-    const role = roleNameOf(access);
-    try {
-      const result = await deps.database.ensure({
-        server,
-        role,
-        principalId: identity.principalId,
-        database: access.spec.database,
-        memberOf: access.spec.memberOf ?? [],
-        grants: access.spec.grants ?? [],
-        applied: fields.applied ?? access.status?.applied,
-        // One role per principal on a server: every other resource of this identity on this
-        // server shares it, and what they ask for must survive this one's revokes.
-        keep: (
-          await admitted(
-            deps.accesses
-              .list()
-              .filter(
-                (other) =>
-                  other.metadata.uid !== access.metadata.uid &&
-                  !other.metadata.deletionTimestamp &&
-                  other.spec.serverRef === access.spec.serverRef &&
-                  sameId(other.spec.identity.resourceId, resourceId),
-              ),
-          )
-        ).map(requestOf),
-      });
-      fields.applied = result.applied;
-      fields.connection = {
-        host: server.spec.host,
-        port: server.spec.port ?? DEFAULT_PORT,
-        database: access.spec.database,
-        user: result.user,
-        sslMode: server.spec.sslMode ?? DEFAULT_SSL_MODE,
-        tokenScope: server.spec.tokenScope ?? settings.postgresScope,
-      };
-      outcomes.push({
-        type: ConditionType.DatabaseRoleReady,
-        ok: true,
-        reason: result.adoptedExisting ? Reason.Adopted : Reason.UpToDate,
-        message: result.adoptedExisting
-          ? `the identity already had role ${result.user} on this server; it is used instead of ${role}`
-          : `role ${result.user} has the requested grants`,
-      });
-    } catch (error) {
-      if (error instanceof RoleConflictError) {
+      // 5. Database role.
+      step = ConditionType.DatabaseRoleReady;
+      if (!server || !isTrue(server.status?.conditions, ConditionType.Ready)) {
         outcomes.push({
           type: ConditionType.DatabaseRoleReady,
           ok: false,
-          reason: Reason.RoleConflict,
-          message: error.message,
+          reason: Reason.ServerNotReady,
+          message: `EntraDatabaseServer ${access.spec.serverRef} is not Ready; see its status`,
         });
-        return finish();
+        return finish({ requeueAfterMs: 15_000 });
       }
-      outcomes.push({
-        type: ConditionType.DatabaseRoleReady,
-        ok: false,
-        reason: Reason.DatabaseRequestFailed,
-        message: `PostgreSQL: ${(error as Error).message}`,
-      });
-      await finish();
+      const role = roleNameOf(access);
+      try {
+        const result = await deps.database.ensure({
+          server,
+          role,
+          principalId: identity.principalId,
+          database: access.spec.database,
+          memberOf: access.spec.memberOf ?? [],
+          grants: access.spec.grants ?? [],
+          applied: fields.applied ?? access.status?.applied,
+          // One role per principal on a server: every other resource of this identity on this
+          // server shares it, and what they ask for must survive this one's revokes.
+          keep: (
+            await admitted(
+              deps.accesses
+                .list()
+                .filter(
+                  (other) =>
+                    other.metadata.uid !== access.metadata.uid &&
+                    !other.metadata.deletionTimestamp &&
+                    other.spec.serverRef === access.spec.serverRef &&
+                    sameId(other.spec.identity.resourceId, resourceId),
+                ),
+            )
+          ).map(requestOf),
+        });
+        fields.applied = result.applied;
+        fields.connection = {
+          host: server.spec.host,
+          port: server.spec.port ?? DEFAULT_PORT,
+          database: access.spec.database,
+          user: result.user,
+          sslMode: server.spec.sslMode ?? DEFAULT_SSL_MODE,
+          tokenScope: server.spec.tokenScope ?? settings.postgresScope,
+        };
+        const missing = result.missing ?? [];
+        if (missing.length > 0) {
+          // What exists was granted (and is recorded above); what does not is reported, and the
+          // reconcile fails so the work queue retries with backoff (and counts the error) until
+          // it exists: tables often come later, from the app's own migrations.
+          const message = missingObjectsMessage(result.user, missing);
+          outcomes.push({
+            type: ConditionType.DatabaseRoleReady,
+            ok: false,
+            reason: Reason.GrantTargetNotFound,
+            message,
+          });
+          await finish();
+          reported = new GrantTargetMissing(message);
+          throw reported;
+        }
+        outcomes.push({
+          type: ConditionType.DatabaseRoleReady,
+          ok: true,
+          reason: result.adoptedExisting ? Reason.Adopted : Reason.UpToDate,
+          message: result.adoptedExisting
+            ? `the identity already had role ${result.user} on this server; it is used instead of ${role}`
+            : `role ${result.user} has the requested grants`,
+        });
+      } catch (error) {
+        if (error === reported) throw error;
+        if (error instanceof RoleConflictError) {
+          outcomes.push({
+            type: ConditionType.DatabaseRoleReady,
+            ok: false,
+            reason: Reason.RoleConflict,
+            message: error.message,
+          });
+          return finish();
+        }
+        // The role was created before the failure: record it now, so the status names it and
+        // a deletion drops it (cleanUp goes by status.applied). Reported at the reconcile edge.
+        if (error instanceof RoleCreatedError) {
+          fields.applied = error.applied;
+          throw error.cause;
+        }
+        throw error;
+      }
+      return finish();
+    }
+  }
+
+  return async function reconcile(key: string): Promise<ReconcileResult> {
+    try {
+      return await reconcileKey(key);
+    } catch (error) {
+      // Patched or written after it was deleted (its finalizer removed): not an error.
+      if (error instanceof ObjectGone) {
+        logger.debug({ kind: 'EntraDatabaseAccess', key }, 'gone while reconciling');
+        return {};
+      }
       throw error;
     }
-    return finish();
   };
 }

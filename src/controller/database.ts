@@ -17,7 +17,7 @@ import {
   type PoolFor,
   serverInfo,
 } from '../postgres/roles.ts';
-import type { DatabaseOps, SharedRoleRequest } from './access-reconciler.ts';
+import { type DatabaseOps, RoleCreatedError, type SharedRoleRequest } from './access-reconciler.ts';
 import type { ServerProbe } from './server-reconciler.ts';
 
 export interface PostgresDatabaseOptions {
@@ -112,22 +112,44 @@ export class PostgresDatabase implements DatabaseOps, ServerProbe {
       memberOf: input.memberOf,
       grants: input.grants,
     };
-    // A record from another server cannot be revoked through this one's connections.
-    const previous =
-      input.applied?.server === input.server.metadata.name ? toRecord(input.applied) : undefined;
-    const keep = keptRecords(principal.role, input.keep);
-    const snapshots = await Promise.all(
-      catalogQueries(desired, previous, keep).map((query) =>
-        currentPrivileges(poolFor(query.database), query),
-      ),
-    );
-    const plan = planGrants({ desired, applied: previous, keep, snapshots });
-    await applyPlan(poolFor, plan.statements);
-    return {
-      user: principal.role,
-      adoptedExisting: principal.adoptedExisting,
-      applied: { server: input.server.metadata.name ?? '', ...plan.applied },
-    };
+    try {
+      // A record from another server cannot be revoked through this one's connections.
+      const previous =
+        input.applied?.server === input.server.metadata.name ? toRecord(input.applied) : undefined;
+      const keep = keptRecords(principal.role, input.keep);
+      const snapshots = await Promise.all(
+        catalogQueries(desired, previous, keep).map((query) =>
+          currentPrivileges(poolFor(query.database), query),
+        ),
+      );
+      const plan = planGrants({ desired, applied: previous, keep, snapshots });
+      // Objects that do not exist (plan.missing) are left out of plan.statements; the rest is
+      // applied anyway. That is friendlier (a missing table the app's migrations create later
+      // does not hold back CONNECT and the other grants) and just as idempotent: the next
+      // reconcile plans only what is still missing. The caller reports `missing` and retries.
+      await applyPlan(poolFor, plan.statements);
+      return {
+        user: principal.role,
+        adoptedExisting: principal.adoptedExisting,
+        applied: { server: input.server.metadata.name ?? '', ...plan.applied },
+        missing: plan.missing,
+      };
+    } catch (error) {
+      // The role was made in this call and the grants failed: hand back a record of the role
+      // (nothing granted) so the status names it and a deletion drops it. A role that existed
+      // before is not recorded here: the operator did not create it.
+      if (!principal.created) throw error;
+      throw new RoleCreatedError(
+        {
+          server: input.server.metadata.name ?? '',
+          role: principal.role,
+          database: input.database,
+          memberOf: [],
+          grants: [],
+        },
+        error,
+      );
+    }
   }
 
   async remove(input: Parameters<DatabaseOps['remove']>[0]): ReturnType<DatabaseOps['remove']> {

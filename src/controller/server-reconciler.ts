@@ -3,6 +3,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { ConditionType, GROUP, Reason, SERVER_PLURAL, VERSION } from '../api/constants.ts';
 import type { EntraDatabaseServer, EntraDatabaseServerStatus } from '../api/types.ts';
+import { statusOf } from '../kube/client.ts';
 import { conditionsEqual, setCondition } from '../kube/conditions.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { InformerCache } from '../kube/informer-cache.ts';
@@ -83,10 +84,16 @@ export function createServerReconciler(
           ready.message,
         );
       }
-      await deps.custom.patchClusterCustomObjectStatus(
-        { group: GROUP, version: VERSION, plural: SERVER_PLURAL, name, body: { status } },
-        mergePatch,
-      );
+      try {
+        await deps.custom.patchClusterCustomObjectStatus(
+          { group: GROUP, version: VERSION, plural: SERVER_PLURAL, name, body: { status } },
+          mergePatch,
+        );
+      } catch (error) {
+        // Deleted while it was probed: nothing to report on, and no error.
+        if (statusOf(error) === 404) return {};
+        throw error;
+      }
       deps.logger.info(
         { kind: 'EntraDatabaseServer', name, ready: ready.status, reason: ready.reason },
         'server status',

@@ -302,8 +302,10 @@ describe.skipIf(!harness)(
         name: 'no-schema',
         what: 'a grant on a schema that does not exist',
         spec: { grants: [{ on: 'schema', schema: `nosuch_${suffix}`, privileges: ['USAGE'] }] },
-        reason: 'DatabaseRequestFailed',
-        says: new RegExp(`schema "nosuch_${suffix}" does not exist`),
+        reason: 'GrantTargetNotFound',
+        says: new RegExp(
+          `schema "nosuch_${suffix}" does not exist.*create schema "nosuch_${suffix}".*or remove it from spec\\.grants`,
+        ),
       },
       {
         name: 'no-table',
@@ -311,31 +313,30 @@ describe.skipIf(!harness)(
         spec: {
           grants: [{ on: 'tables', schema: 'public', tables: [`nosuch_${suffix}`], privileges: ['SELECT'] }],
         },
-        reason: 'DatabaseRequestFailed',
-        says: new RegExp(`nosuch_${suffix}.* does not exist`),
+        reason: 'GrantTargetNotFound',
+        says: new RegExp(`nosuch_${suffix}.* does not exist.*or remove it from spec\\.grants`),
       },
       {
         name: 'no-group',
         what: 'an allowed memberOf group role that does not exist',
         spec: { memberOf: [groupMissing] },
-        reason: 'DatabaseRequestFailed',
-        says: new RegExp(`${groupMissing}" does not exist`),
+        reason: 'GrantTargetNotFound',
+        says: new RegExp(`${groupMissing}" does not exist.*or remove it from spec\\.memberOf`),
       },
     ];
 
-    // KNOWN PRODUCT BUG (src/controller, not this file's to fix): planGrants() returns the objects
-    // it could not find in `missing`, but PostgresDatabase.ensure() / the access reconciler never
-    // look at it, so the resource goes Ready ("role X has the requested grants") with nothing
-    // granted. `it.fails` keeps the suite green and turns red once that is fixed: then make
-    // these plain `it` (and set the reason the fix chose).
+    // planGrants() returns the objects it could not find in `missing`; the controller reports them
+    // as DatabaseRoleReady=False GrantTargetNotFound (it used to go Ready with nothing granted).
     for (const c of missingObjects) {
-      it.fails(`${c.name}: ${c.what} is reported, not Ready [known bug: Ready with the grant missing]`, async () => {
+      it(`${c.name}: ${c.what} is reported, not Ready`, async () => {
         await createCase(c);
         const access = await pollUntil(
           () => readAccess(custom, namespace, c.name),
           (a) =>
             a?.status?.observedGeneration === a?.metadata.generation &&
-            (a?.status?.conditions?.length ?? 0) > 0,
+            (a?.status?.conditions ?? []).some(
+              (x) => x.type === 'DatabaseRoleReady' && x.status !== 'Unknown',
+            ),
           45_000,
           250,
         );
@@ -347,26 +348,24 @@ describe.skipIf(!harness)(
           seen,
         ).toBe(true);
         expect(isReady(access), seen).toBe(false);
+        const role = conditions.find((x) => x.type === 'DatabaseRoleReady');
+        expect(role?.status, seen).toBe('False');
+        expect(role?.reason, seen).toBe(c.reason);
       });
     }
 
-    // KNOWN PRODUCT BUG (src/controller): when a reconcile creates the role
-    // (pgaadauth_create_principal_with_oid) and then fails before it records status.applied
-    // (the database does not exist, a group cannot be granted), deletion with
-    // deletionPolicy Delete does not drop that role: a LOGIN role mapped to the identity stays.
-    const orphanRole = new Set(['no-database', 'group-no-admin']);
+    // A reconcile that creates the role (pgaadauth_create_principal_with_oid) and then fails (the
+    // database does not exist, a group cannot be granted) records the role in status.applied at
+    // once, so deletion with deletionPolicy Delete drops it (no-database, group-no-admin: it used
+    // to leave a LOGIN role mapped to the identity).
     for (const c of [
       ...cases.filter((x) => x.identityExists !== false),
       { name: 'sa-conflict' } as BadCase,
       ...missingObjects,
     ]) {
-      const known = orphanRole.has(c.name);
-      (known ? it.fails : it)(
-        `${c.name}: deleting it leaves no role and no FIC behind${known ? ' [known bug: the role it created stays]' : ''}`,
-        async () => {
-          await expectCleanDeletion(c);
-        },
-      );
+      it(`${c.name}: deleting it leaves no role and no FIC behind`, async () => {
+        await expectCleanDeletion(c);
+      });
     }
   },
 );

@@ -100,7 +100,11 @@ async function deleteA(others: EntraDatabaseAccess[]): Promise<Parameters<Databa
   const removed: Array<Parameters<DatabaseOps['remove']>[0]> = [];
   const a = access('a', 'apps', { deleting: true, applied: true });
   const deps: AccessReconcilerDeps = {
-    custom: { patchNamespacedCustomObject: async () => ({}) } as unknown as k8s.CustomObjectsApi,
+    custom: {
+      // The deletion path works on the live object (the cache may lag).
+      getNamespacedCustomObject: async () => a,
+      patchNamespacedCustomObject: async () => ({}),
+    } as unknown as k8s.CustomObjectsApi,
     core: {} as k8s.CoreV1Api,
     accesses: cache([a, ...others]),
     servers: cache([server]),

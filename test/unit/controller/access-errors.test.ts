@@ -1,0 +1,479 @@
+// How the access reconciler reports what goes wrong, with fakes for the cluster, Azure and the
+// database:
+// - an error thrown out of a step (ARM 403, a retryable ARM error, a PostgreSQL failure) ends in
+//   that step's condition and Ready=False with a reason and a message, and one Warning Event; it
+//   is still rethrown (the work queue backs off and counts it), and the same failure again writes
+//   no status and sends no second Event;
+// - grants on objects that do not exist (planGrants' `missing`) are GrantTargetNotFound, not Ready;
+// - a role created by a reconcile that then failed is recorded in status.applied at once, and the
+//   deletion drops it; the deletion works on the live object, not on a stale cache;
+// - a 404 on the object itself (deleted meanwhile) ends the reconcile without an error.
+import type * as k8s from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import {
+  ALLOWED_IDENTITIES_ANNOTATION,
+  FINALIZER,
+  NAMESPACE_OPT_IN_ANNOTATION,
+  OPT_IN_VALUE,
+  Reason,
+  WI_CLIENT_ID_ANNOTATION,
+  WI_TENANT_ID_ANNOTATION,
+} from '../../../src/api/constants.ts';
+import type {
+  AppliedStatus,
+  EntraDatabaseAccess,
+  EntraDatabaseAccessStatus,
+  EntraDatabaseServer,
+} from '../../../src/api/types.ts';
+import { AzureAccessDenied, AzureRetryableError } from '../../../src/azure/arm-errors.ts';
+import {
+  type AccessReconcilerDeps,
+  createAccessReconciler,
+  type DatabaseOps,
+  RoleCreatedError,
+} from '../../../src/controller/access-reconciler.ts';
+import { failureOf, missingObjectsMessage, redactSecrets } from '../../../src/controller/status.ts';
+import { RetryAfterError, retryAfterMsOf } from '../../../src/controller/workqueue.ts';
+import type { InformerCache } from '../../../src/kube/informer-cache.ts';
+import { createLogger } from '../../../src/observability/logger.ts';
+
+const IDENTITY =
+  '/subscriptions/00000000-0000-0000-0000-0000000000a1/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id0';
+
+/** An error as @kubernetes/client-node throws it: `code` is the HTTP status. */
+function apiError(code: number, message: string): Error {
+  return Object.assign(
+    new Error(
+      `HTTP-Code: ${code}\nMessage: Unknown API Status Code!\nBody: ${JSON.stringify({ message })}\nHeaders: {"authorization":"Bearer abc.def"}`,
+    ),
+    { code, body: JSON.stringify({ kind: 'Status', message }) },
+  );
+}
+
+describe('failureOf: an error thrown out of a step, as its condition shows it', () => {
+  const denied = new AzureAccessDenied('GET identity id0', 403, 'AuthorizationFailed');
+  const throttled = new AzureRetryableError(
+    'PUT federated credential',
+    {
+      kind: 'throttled',
+      statusCode: 429,
+      code: undefined,
+      message: 'Too many requests',
+      retryAfterMs: 12_000,
+    },
+    12_000,
+    3,
+  );
+  const cases: Array<{
+    what: string;
+    error: unknown;
+    step: Parameters<typeof failureOf>[1];
+    reason: string;
+    says: RegExp;
+  }> = [
+    {
+      what: 'ARM 403 on the identity',
+      error: denied,
+      step: 'IdentityResolved',
+      reason: Reason.AzureRequestFailed,
+      says: /^Azure denied GET identity id0 \(403: AuthorizationFailed\): give the operator's identity/,
+    },
+    {
+      what: 'a retryable ARM error after retries, wrapped for the work queue',
+      error: new RetryAfterError(throttled.message, 12_000, { cause: throttled }),
+      step: 'FederatedCredentialReady',
+      reason: Reason.AzureRequestFailed,
+      says: /^PUT federated credential failed after 3 attempt\(s\): 429 Too many requests$/,
+    },
+    {
+      what: 'an ARM error of no known class',
+      error: new Error('socket hang up'),
+      step: 'FederatedCredentialReady',
+      reason: Reason.AzureRequestFailed,
+      says: /^Azure request failed: socket hang up$/,
+    },
+    {
+      what: 'a Kubernetes 403 on the ServiceAccount',
+      error: apiError(403, 'serviceaccounts "app" is forbidden'),
+      step: 'ServiceAccountReady',
+      reason: Reason.KubernetesRequestFailed,
+      says: /^Kubernetes request failed: 403: serviceaccounts "app" is forbidden: check the operator's RBAC/,
+    },
+    {
+      what: 'a PostgreSQL connection failure',
+      error: Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), { code: 'ECONNREFUSED' }),
+      step: 'DatabaseRoleReady',
+      reason: Reason.DatabaseRequestFailed,
+      says: /^PostgreSQL: connect ECONNREFUSED 10\.0\.0\.5:5432$/,
+    },
+    {
+      what: 'a Kubernetes error before any step (the finalizer)',
+      error: apiError(403, 'entradatabaseaccesses "a" is forbidden'),
+      step: undefined,
+      reason: Reason.KubernetesRequestFailed,
+      says: /^Kubernetes request failed: 403: entradatabaseaccesses "a" is forbidden$/,
+    },
+  ];
+  it.each(cases)('$what → $reason', ({ error, step, reason, says }) => {
+    const failure = failureOf(error, step);
+    expect(failure?.reason).toBe(reason);
+    expect(failure?.message).toMatch(says);
+    expect(failure?.message).not.toMatch(/Bearer abc|Headers/);
+  });
+
+  it('reports no failure for a FIC write waiting for its turn under the operator pacing', () => {
+    const paced = Object.assign(new Error('waits for its turn; retrying in 3s'), { code: 'ClientPacing' });
+    expect(
+      failureOf(new RetryAfterError(paced.message, 3000, { cause: paced }), 'FederatedCredentialReady'),
+    ).toBe(undefined);
+  });
+
+  it('never puts a token or password in a message', () => {
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
+    expect(redactSecrets(`Authorization: Bearer ${jwt} password=hunter2 token ${jwt}`)).toBe(
+      'Authorization: Bearer [redacted] password=[redacted] token [redacted token]',
+    );
+    const failure = failureOf(
+      new Error(`password authentication failed (password=${jwt})`),
+      'DatabaseRoleReady',
+    );
+    expect(failure?.message).not.toContain(jwt);
+  });
+});
+
+describe('missingObjectsMessage', () => {
+  it('names each missing object and what to do about it', () => {
+    const message = missingObjectsMessage('app', [
+      { kind: 'schema', database: 'shop', name: 'reports' },
+      { kind: 'table', database: 'shop', schema: 'public', name: 'orders' },
+      { kind: 'group', database: 'shop', name: 'readers' },
+    ]);
+    expect(message).toContain(
+      'schema "reports" does not exist in database "shop": create schema "reports" in database "shop", or remove it from spec.grants',
+    );
+    expect(message).toContain('table "public"."orders" does not exist in database "shop": create it');
+    expect(message).toContain(
+      'group role "readers" does not exist: create it, or remove it from spec.memberOf',
+    );
+    expect(message).toMatch(/Role app has the other grants/);
+  });
+});
+
+// --- The reconciler, with fakes ---
+
+const server = {
+  metadata: { name: 'pg' },
+  spec: {
+    host: 'pg.example',
+    adminRole: 'admin',
+    allowedNamespaces: { names: ['apps'] },
+    allowedDatabases: ['shop'],
+    allowedMemberOf: ['readers'],
+  },
+  status: { conditions: [{ type: 'Ready', status: 'True' }] },
+} as unknown as EntraDatabaseServer;
+
+function accessWith(
+  over: { status?: EntraDatabaseAccessStatus; deleting?: boolean } = {},
+): EntraDatabaseAccess {
+  return {
+    apiVersion: 'entra-access.io/v1alpha1',
+    kind: 'EntraDatabaseAccess',
+    metadata: {
+      name: 'a',
+      namespace: 'apps',
+      uid: 'uid-a',
+      generation: 1,
+      finalizers: [FINALIZER],
+      ...(over.deleting ? { deletionTimestamp: new Date(3000) } : {}),
+    },
+    spec: {
+      serviceAccountName: 'app',
+      identity: { resourceId: IDENTITY },
+      serverRef: 'pg',
+      database: 'shop',
+      roleName: 'app',
+      memberOf: ['readers'],
+      grants: [{ on: 'database', privileges: ['CONNECT'] }],
+    },
+    ...(over.status ? { status: over.status } : {}),
+  } as EntraDatabaseAccess;
+}
+
+function cache<T extends { metadata?: { name?: string; namespace?: string } }>(
+  items: () => T[],
+): InformerCache<T> {
+  return {
+    list: (ns?: string) => items().filter((i) => ns === undefined || i.metadata?.namespace === ns),
+    get: async (name: string, ns?: string) =>
+      items().find((i) => i.metadata?.name === name && (ns === undefined || i.metadata?.namespace === ns)),
+  } as unknown as InformerCache<T>;
+}
+
+interface World {
+  access: EntraDatabaseAccess;
+  /** What the apiserver holds; undefined once deleted. */
+  live: EntraDatabaseAccess | undefined;
+  statusWrites: EntraDatabaseAccessStatus[];
+  warnings: Array<{ reason: string; message: string }>;
+  removed: Array<Parameters<DatabaseOps['remove']>[0]>;
+  getIdentity: () => Promise<{ resourceId: string; clientId: string; principalId: string; tenantId: string }>;
+  ensure: DatabaseOps['ensure'];
+  patchStatus?: () => Promise<unknown>;
+  onRemove?: () => void;
+}
+
+function world(over: Partial<World> = {}): World {
+  const access = over.access ?? accessWith();
+  return {
+    access,
+    live: access,
+    statusWrites: [],
+    warnings: [],
+    removed: [],
+    getIdentity: async () => ({
+      resourceId: IDENTITY,
+      clientId: 'client-1',
+      principalId: 'principal-1',
+      tenantId: 'tenant-1',
+    }),
+    ensure: async () => ({
+      user: 'app',
+      adoptedExisting: false,
+      applied: { server: 'pg', role: 'app', database: 'shop', memberOf: ['readers'], grants: [] },
+      missing: [],
+    }),
+    ...over,
+  };
+}
+
+function reconciler(w: World): (key: string) => Promise<unknown> {
+  const deps: AccessReconcilerDeps = {
+    custom: {
+      getNamespacedCustomObject: async () => {
+        if (!w.live) throw Object.assign(new Error('HTTP-Code: 404'), { code: 404 });
+        return w.live;
+      },
+      patchNamespacedCustomObject: async () => {
+        if (!w.live) throw Object.assign(new Error('HTTP-Code: 404'), { code: 404 });
+        return {};
+      },
+      patchNamespacedCustomObjectStatus: async (request: { body: { status: EntraDatabaseAccessStatus } }) => {
+        if (w.patchStatus) return w.patchStatus();
+        w.statusWrites.push(request.body.status);
+        return {};
+      },
+    } as unknown as k8s.CustomObjectsApi,
+    core: {
+      readNamespacedServiceAccount: async () => ({
+        metadata: {
+          name: 'app',
+          annotations: { [WI_CLIENT_ID_ANNOTATION]: 'client-1', [WI_TENANT_ID_ANNOTATION]: 'tenant-1' },
+        },
+      }),
+    } as unknown as k8s.CoreV1Api,
+    accesses: cache(() => [w.access]),
+    servers: cache(() => [server]),
+    namespaces: cache<k8s.V1Namespace>(() => [
+      {
+        metadata: {
+          name: 'apps',
+          annotations: {
+            [NAMESPACE_OPT_IN_ANNOTATION]: OPT_IN_VALUE,
+            [ALLOWED_IDENTITIES_ANNOTATION]: IDENTITY,
+          },
+        },
+      },
+    ]),
+    azure: {
+      getIdentity: () => w.getIdentity(),
+      ensureFederatedCredential: async () => ({ name: 'fic-app', action: 'unchanged' as never }),
+      deleteFederatedCredential: async () => ({ deleted: true }),
+    },
+    database: {
+      ensure: (input) => w.ensure(input),
+      remove: async (input) => {
+        w.removed.push(input);
+        w.onRemove?.();
+        return { dropped: input.dropRole, ownedObjects: [] };
+      },
+    },
+    events: {
+      warning: (_target, reason, message) => w.warnings.push({ reason, message }),
+      normal: () => {},
+    },
+    logger: createLogger('error'),
+    settings: { clusterName: 'c', issuer: 'https://issuer', postgresScope: 's', resyncMs: 60_000 },
+    now: () => new Date('2026-01-01T00:00:00Z'),
+  };
+  return createAccessReconciler(deps);
+}
+
+const condition = (status: EntraDatabaseAccessStatus | undefined, type: string) =>
+  status?.conditions?.find((c) => c.type === type);
+
+describe('the access reconciler reports errors thrown out of a step', () => {
+  it('ARM 403 on the identity: IdentityResolved and Ready False, one Warning, rethrown; the same again writes nothing', async () => {
+    const denied = new AzureAccessDenied('GET identity id0', 403, 'AuthorizationFailed');
+    const w = world({
+      getIdentity: async () => {
+        throw denied;
+      },
+    });
+    await expect(reconciler(w)('apps/a')).rejects.toBe(denied);
+    expect(w.statusWrites).toHaveLength(1);
+    const status = w.statusWrites[0];
+    expect(condition(status, 'IdentityResolved')).toMatchObject({
+      status: 'False',
+      reason: Reason.AzureRequestFailed,
+    });
+    expect(condition(status, 'IdentityResolved')?.message).toMatch(/Azure denied GET identity id0/);
+    expect(condition(status, 'Ready')).toMatchObject({ status: 'False', reason: Reason.AzureRequestFailed });
+    expect(w.warnings).toEqual([
+      { reason: Reason.AzureRequestFailed, message: expect.stringMatching(/Azure denied/) },
+    ]);
+
+    // The next attempt sees the status written: nothing changes, so no write and no Event.
+    w.access = accessWith({ status });
+    w.live = w.access;
+    await expect(reconciler(w)('apps/a')).rejects.toBe(denied);
+    expect(w.statusWrites).toHaveLength(1);
+    expect(w.warnings).toHaveLength(1);
+  });
+
+  it('a PostgreSQL failure: DatabaseRoleReady False DatabaseRequestFailed, rethrown', async () => {
+    const failure = new Error('connect ECONNREFUSED 10.0.0.5:5432');
+    const w = world({
+      ensure: async () => {
+        throw failure;
+      },
+    });
+    await expect(reconciler(w)('apps/a')).rejects.toBe(failure);
+    expect(condition(w.statusWrites[0], 'DatabaseRoleReady')).toMatchObject({
+      status: 'False',
+      reason: Reason.DatabaseRequestFailed,
+      message: 'PostgreSQL: connect ECONNREFUSED 10.0.0.5:5432',
+    });
+    expect(condition(w.statusWrites[0], 'IdentityResolved')?.status).toBe('True');
+    expect(w.warnings.map((e) => e.reason)).toEqual([Reason.DatabaseRequestFailed]);
+  });
+
+  it('a steady state with nothing wrong writes no status', async () => {
+    const w = world();
+    await reconciler(w)('apps/a');
+    expect(w.statusWrites).toHaveLength(1);
+    expect(condition(w.statusWrites[0], 'Ready')?.status).toBe('True');
+    w.access = accessWith({ status: w.statusWrites[0] });
+    w.live = w.access;
+    await reconciler(w)('apps/a');
+    expect(w.statusWrites).toHaveLength(1);
+    expect(w.warnings).toEqual([]);
+  });
+});
+
+describe('grants on objects that do not exist', () => {
+  it('are GrantTargetNotFound, not Ready; the rest is recorded; retried with backoff as an error', async () => {
+    const applied: AppliedStatus = {
+      server: 'pg',
+      role: 'app',
+      database: 'shop',
+      memberOf: ['readers'],
+      grants: [{ on: 'database', privileges: ['CONNECT'] }],
+    };
+    const w = world({
+      ensure: async () => ({
+        user: 'app',
+        adoptedExisting: false,
+        applied,
+        missing: [{ kind: 'group', database: 'shop', name: 'readers' }],
+      }),
+    });
+    const error = await reconciler(w)('apps/a').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect(retryAfterMsOf(error)).toBe(5000);
+    const status = w.statusWrites[0];
+    expect(condition(status, 'DatabaseRoleReady')).toMatchObject({
+      status: 'False',
+      reason: Reason.GrantTargetNotFound,
+    });
+    expect(condition(status, 'DatabaseRoleReady')?.message).toMatch(
+      /group role "readers" does not exist: create it, or remove it from spec\.memberOf/,
+    );
+    expect(condition(status, 'Ready')).toMatchObject({ status: 'False', reason: Reason.GrantTargetNotFound });
+    expect(status?.applied).toEqual(applied);
+    expect(status?.connection?.user).toBe('app');
+    expect(w.warnings.map((e) => e.reason)).toEqual([Reason.GrantTargetNotFound]);
+
+    // Still missing: no second write, no second Event.
+    w.access = accessWith({ status });
+    w.live = w.access;
+    await expect(reconciler(w)('apps/a')).rejects.toThrow(/does not exist/);
+    expect(w.statusWrites).toHaveLength(1);
+    expect(w.warnings).toHaveLength(1);
+
+    // Created meanwhile: Ready.
+    w.ensure = async () => ({ user: 'app', adoptedExisting: false, applied, missing: [] });
+    await reconciler(w)('apps/a');
+    expect(condition(w.statusWrites[1], 'Ready')?.status).toBe('True');
+  });
+});
+
+describe('a role created by a reconcile that then failed', () => {
+  it('is recorded in status.applied, and deleting the resource drops it', async () => {
+    const cause = Object.assign(new Error('database "nodb" does not exist'), { code: '3D000' });
+    const recorded: AppliedStatus = { server: 'pg', role: 'app', database: 'shop', memberOf: [], grants: [] };
+    const w = world({
+      ensure: async () => {
+        throw new RoleCreatedError(recorded, cause);
+      },
+    });
+    await expect(reconciler(w)('apps/a')).rejects.toBe(cause);
+    const status = w.statusWrites[0];
+    expect(status?.applied).toEqual(recorded);
+    expect(condition(status, 'DatabaseRoleReady')).toMatchObject({
+      status: 'False',
+      reason: Reason.DatabaseRequestFailed,
+      message: 'PostgreSQL: database "nodb" does not exist',
+    });
+
+    // Deleted while the cache still has the status from before the role was recorded: the
+    // deletion reads the live object and drops the role it recorded.
+    w.access = accessWith({ deleting: true });
+    w.live = accessWith({ deleting: true, status });
+    await reconciler(w)('apps/a');
+    expect(w.removed).toHaveLength(1);
+    expect(w.removed[0]).toMatchObject({ dropRole: true, applied: recorded });
+  });
+});
+
+describe('an object deleted while it is reconciled', () => {
+  it('ends the deletion without an error once the live object is gone (stale cache)', async () => {
+    const w = world({ access: accessWith({ deleting: true }) });
+    w.live = undefined;
+    await expect(reconciler(w)('apps/a')).resolves.toEqual({});
+    expect(w.removed).toEqual([]);
+  });
+
+  it('ends without an error when the status write answers 404', async () => {
+    const w = world({
+      patchStatus: async () => {
+        throw Object.assign(new Error('HTTP-Code: 404 entradatabaseaccesses "a" not found'), { code: 404 });
+      },
+    });
+    await expect(reconciler(w)('apps/a')).resolves.toEqual({});
+  });
+
+  it('ends without an error when removing the finalizer answers 404', async () => {
+    const applied: AppliedStatus = { server: 'pg', role: 'app', database: 'shop', memberOf: [], grants: [] };
+    const w = world({ access: accessWith({ deleting: true, status: { applied } }) });
+    // Gone between the live read and the finalizer patch.
+    w.onRemove = () => {
+      w.live = undefined;
+    };
+    await expect(reconciler(w)('apps/a')).resolves.toEqual({});
+    expect(w.removed).toHaveLength(1);
+  });
+});
