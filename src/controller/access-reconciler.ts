@@ -39,7 +39,13 @@ import type { InformerCache } from '../kube/informer-cache.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { MissingObject } from '../postgres/privilege-set.ts';
 import { RoleConflictError } from '../postgres/roles.ts';
-import { checkAccess, type NamespaceView, roleNameOf } from './guards.ts';
+import {
+  checkAccess,
+  checkResolvedIdentity,
+  type NamespaceView,
+  type OperatorIdentity,
+  roleNameOf,
+} from './guards.ts';
 import {
   failedStatus,
   failureOf,
@@ -133,7 +139,14 @@ export interface AccessReconcilerDeps {
   database: DatabaseOps;
   events: EventSink;
   logger: Logger;
-  settings: { clusterName: string; issuer: string; postgresScope: string; resyncMs: number };
+  settings: {
+    clusterName: string;
+    issuer: string;
+    postgresScope: string;
+    resyncMs: number;
+    /** The operator's own managed identity, which no access resource may ever bind. */
+    operator?: OperatorIdentity;
+  };
   now?: () => Date;
 }
 
@@ -504,6 +517,16 @@ export function createAccessReconciler(
           return finish({ requeueAfterMs: 60_000 });
         }
         throw error;
+      }
+      // Only now is the identity's client ID known: an allow-list that happens to cover the
+      // operator's own identity must still never let a tenant federate to it.
+      const resolved = checkResolvedIdentity(access, identity, settings.operator ?? {});
+      if (!resolved.ok) {
+        const status = refusedStatus(access.status, resolved.reason, resolved.message, generation, now());
+        if (statusChanged(access.status, status))
+          events.warning(target(access), resolved.reason, resolved.message);
+        await writeStatus(access, status);
+        return { requeueAfterMs: settings.resyncMs };
       }
       outcomes.push({
         type: ConditionType.IdentityResolved,

@@ -106,6 +106,7 @@ export function createControllerRole(config: Config, deps: ControllerRoleDeps): 
         issuer: config.controller.oidcIssuerUrl,
         postgresScope: cloud.postgresScope,
         resyncMs,
+        operator: { clientId: (deps.azureEnv ?? process.env).AZURE_CLIENT_ID },
       },
     }),
   });

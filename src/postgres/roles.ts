@@ -68,7 +68,7 @@ export async function serverInfo(db: Queryable): Promise<ServerInfo> {
 
 /** The wanted role name is taken by a role that is not this identity's: never take it over. */
 export class RoleConflictError extends Error {
-  override readonly name = 'RoleConflictError';
+  override readonly name: string = 'RoleConflictError';
   readonly reason = 'RoleConflict';
   readonly role: string;
   /** The Entra object the existing role maps to; undefined for a role that is not an Entra principal. */
@@ -84,6 +84,21 @@ export class RoleConflictError extends Error {
     );
     this.role = role;
     this.existingObjectId = existingObjectId;
+  }
+}
+
+/**
+ * The identity is an Entra admin of the server (the operator's own identity, or another admin):
+ * an app must never log in as an admin role, whatever allow-list let the resource this far.
+ */
+export class AdminPrincipalError extends RoleConflictError {
+  override readonly name = 'AdminPrincipalError';
+
+  constructor(role: string, principalId: string) {
+    super(role, principalId, principalId);
+    this.message =
+      `identity ${principalId} is a Microsoft Entra admin of this server (role "${role}"); entra-access ` +
+      'never lets an app log in as an admin: use an app identity in spec.identity';
   }
 }
 
@@ -118,6 +133,7 @@ const FIND_PRINCIPAL = `
       FROM pgaadauth_list_principals(false) p)
   SELECT current_database()::text AS database,
          mine.rolname AS mine, r.rolcanlogin AS mine_can_login,
+         EXISTS (SELECT 1 FROM pgaadauth_list_principals(true) a WHERE a.rolname = mine.rolname) AS mine_is_admin,
          (SELECT coalesce(object_id, '') FROM principals WHERE rolname = $2) AS holder_object_id,
          EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2) AS name_taken
     FROM (SELECT 1) one
@@ -129,13 +145,15 @@ interface FindRow {
   database: string;
   mine: string | null;
   mine_can_login: boolean | null;
+  mine_is_admin: boolean;
   holder_object_id: string | null;
   name_taken: boolean;
 }
 
 /**
  * Makes sure the identity has an Entra principal role, creating it only when the identity has none.
- * Must run in database `postgres` as an Entra admin. Throws RoleConflictError, ReservedRoleError.
+ * Must run in database `postgres` as an Entra admin. Throws RoleConflictError (AdminPrincipalError
+ * when the identity is an Entra admin of the server), ReservedRoleError.
  */
 export async function ensurePrincipal(db: Queryable, input: EnsurePrincipalInput): Promise<EnsuredPrincipal> {
   assertManageableRole(input.role);
@@ -148,6 +166,7 @@ export async function ensurePrincipal(db: Queryable, input: EnsurePrincipalInput
       );
     }
     if (row.mine !== null) {
+      if (row.mine_is_admin) throw new AdminPrincipalError(row.mine, input.principalId);
       const loginRestored = row.mine_can_login === false;
       if (loginRestored) await db.query(`ALTER ROLE ${quoteIdentifier(row.mine)} LOGIN`);
       return { role: row.mine, created: false, adoptedExisting: row.mine !== input.role, loginRestored };

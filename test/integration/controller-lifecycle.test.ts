@@ -301,7 +301,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
         name: 'guard-memberof',
         identity: 'g-memberof',
         spec: { memberOf: ['azure_pg_admin'] },
-        says: /memberOf azure_pg_admin not allowed .*remove it from spec\.memberOf/,
+        says: /memberOf azure_pg_admin not allowed: it is an administrative role.*remove it from spec\.memberOf/,
       },
       {
         reason: 'RoleNameReserved',

@@ -19,6 +19,7 @@ import { type AccessRecord, catalogQueries, planGrants } from '../../src/postgre
 import { PoolRegistry, type PoolTarget, type TokenSource } from '../../src/postgres/pools.ts';
 import {
   ADMIN_DATABASE,
+  AdminPrincipalError,
   applyPlan,
   currentPrivileges,
   dropRole,
@@ -313,6 +314,19 @@ describe.skipIf(!harness)('PostgreSQL roles and grants as the Entra admin, throu
       [others.legacy.principalId],
     );
     expect(principals.rows).toEqual([{ rolname: legacyRole }]);
+  });
+
+  it("never hands out an Entra admin's role: the operator's own identity is refused", async () => {
+    const admin = poolFor(ADMIN_DATABASE);
+    const operator = harness!.azure.operator;
+    const attempt = ensurePrincipal(admin, { role: `app-${suffix}`, principalId: operator.principalId });
+    await expect(attempt).rejects.toBeInstanceOf(AdminPrincipalError);
+    await expect(attempt).rejects.toMatchObject({
+      reason: 'RoleConflict',
+      message: expect.stringMatching(/is a Microsoft Entra admin of this server .*use an app identity/),
+    });
+    const roles = await superuser.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [`app-${suffix}`]);
+    expect(roles.rowCount).toBe(0);
   });
 
   it('refuses a role name held by a plain role or another principal (RoleConflict), changing nothing', async () => {

@@ -818,6 +818,42 @@ describe.skipIf(!harness)('tenant isolation: a tenant with edit rights in its na
     expect(conditionOf(mine, 'ServiceAccountReady')?.reason).toBe('ServiceAccountClientIdConflict');
   });
 
+  it("an allow-list that covers the operator's own identity still never binds it", async () => {
+    // A platform team's mistake: A's allow-list also covers the operator's identity (say, a
+    // resource-group prefix that includes it). The controller refuses once the identity resolves.
+    const operator = harness!.azure.operator;
+    const operatorFics = async () =>
+      (await emulator.listIdentities()).find((i) => i.id.toLowerCase() === operator.resourceId.toLowerCase())
+        ?.federatedIdentityCredentials;
+    const ficsBefore = await operatorFics();
+    const catalogBefore = await catalog();
+    const allowList = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${rgA}/*,${operator.resourceId}`;
+    const annotate = (value: string) =>
+      core.patchNamespace(
+        { name: nsA, body: { metadata: { annotations: { 'entra-access.io/allowed-identities': value } } } },
+        mergePatch,
+      );
+    const original = (await core.readNamespace({ name: nsA })).metadata?.annotations?.[
+      'entra-access.io/allowed-identities'
+    ];
+    await annotate(allowList);
+    try {
+      await tenantCreates('id-operator', {
+        serviceAccountName: 'sa-operator',
+        identity: operator.resourceId,
+        serverRef: srvA,
+        database: dbShared,
+      });
+      const refused = conditionOf(await waitForCondition('id-operator'));
+      expect(refused).toMatchObject({ reason: 'IdentityNotAllowed' });
+      expect(refused?.message).toMatch(/entra-access's own identity/);
+      expect(await operatorFics()).toEqual(ficsBefore);
+      expect(await catalog()).toEqual(catalogBefore);
+    } finally {
+      await annotate(original ?? '');
+    }
+  });
+
   it('records which edit role the tenant had', () => {
     // `edit` itself with a kube-controller-manager; the same rules aggregated by the test without one.
     expect(['edit', `${run}-tenant-edit`]).toContain(editRoleUsed);
