@@ -10,12 +10,14 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import pg from 'pg';
 import { ACCESS_PLURAL, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
-import type { EntraDatabaseAccess, EntraDatabaseServer, Grant } from '../../src/api/types.ts';
+import type { EntraDatabaseAccess, EntraDatabaseServer, Grant, TablePrivilege } from '../../src/api/types.ts';
 import { parseConfig } from '../../src/config.ts';
 import { type ControllerRole, createControllerRole } from '../../src/controller/role.ts';
 import { createLogger, type Logger } from '../../src/observability/logger.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
+import type { AzureEmulatorClient } from './azure-emulator/client.ts';
 import type { HarnessInfo } from './harness.ts';
+import { pollUntil } from './poll.ts';
 import { type ManagedProcess, startProcess } from './processes.ts';
 import { POSTGRES_SCOPE, serviceAccountToken, workloadIdentityCredential } from './workload-identity.ts';
 
@@ -363,12 +365,9 @@ export async function rolesOfPrincipal(info: HarnessInfo, principalId: string): 
 // Fault matrix (test/reliability/faults-*.test.ts): a small fleet of access resources, and the one
 // check of "converged" that every fault must end with.
 
-type EmulatorClient = import('./azure-emulator/client.ts').AzureEmulatorClient;
-type FleetTablePrivilege = import('../../src/api/types.ts').TablePrivilege;
-
 /** The app tables every fleet database has; fleet grants name them. */
 export const FLEET_TABLES = ['orders', 'items', 'invoices'] as const;
-const FLEET_PRIVILEGES: readonly FleetTablePrivilege[] = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'];
+const FLEET_PRIVILEGES: readonly TablePrivilege[] = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'];
 
 export interface FleetIdentity {
   id: string;
@@ -385,7 +384,7 @@ export interface FleetAccess {
   /** The role of the identity: every access of one identity names the same one. */
   role: string;
   /** Table privileges in schema public, by table. */
-  tables: Partial<Record<(typeof FLEET_TABLES)[number], FleetTablePrivilege[]>>;
+  tables: Partial<Record<(typeof FLEET_TABLES)[number], TablePrivilege[]>>;
 }
 
 export interface FleetWorld {
@@ -403,7 +402,7 @@ export interface FleetWorld {
 export async function createFleetWorld(
   info: HarnessInfo,
   kubeConfig: k8s.KubeConfig,
-  emulator: EmulatorClient,
+  emulator: AzureEmulatorClient,
   options: { run: string; namespaces: number; identities: number },
 ): Promise<FleetWorld> {
   const { run } = options;
@@ -502,6 +501,29 @@ export async function deleteAccess(
   await custom.deleteNamespacedCustomObject({ ...API, plural: ACCESS_PLURAL, namespace, name });
 }
 
+/**
+ * Deletes every access resource in `namespace` and waits (up to `timeoutMs`) until the controller
+ * has finalized them all, so a test's afterAll leaves no FIC or role behind. Never throws.
+ */
+export async function deleteAccessesAndWait(
+  custom: k8s.CustomObjectsApi,
+  namespace: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const items = await listAccesses(custom, namespace).catch(() => []);
+  for (const item of items) await deleteAccess(custom, namespace, item.metadata.name ?? '').catch(() => {});
+  await pollUntil(
+    () =>
+      listAccesses(custom, namespace).then(
+        (l) => l.length,
+        () => 0,
+      ),
+    (n) => n === 0,
+    timeoutMs,
+    250,
+  );
+}
+
 export interface FleetExpectation {
   /** The access resources that should exist now, with what each should have. */
   live: FleetAccess[];
@@ -522,7 +544,7 @@ export interface FleetExpectation {
 export async function fleetProblems(
   info: HarnessInfo,
   custom: k8s.CustomObjectsApi,
-  emulator: EmulatorClient,
+  emulator: AzureEmulatorClient,
   world: FleetWorld,
   expected: FleetExpectation,
 ): Promise<string[]> {
@@ -596,9 +618,7 @@ export async function fleetProblems(
     });
     for (const row of rows) {
       const want = accesses.some((a) =>
-        (a.tables[row.tbl as (typeof FLEET_TABLES)[number]] ?? []).includes(
-          row.privilege as FleetTablePrivilege,
-        ),
+        (a.tables[row.tbl as (typeof FLEET_TABLES)[number]] ?? []).includes(row.privilege as TablePrivilege),
       );
       if (row.ok !== want)
         problems.push(`role ${role} ${row.ok ? 'has' : 'lacks'} ${row.privilege} on ${row.tbl}`);

@@ -20,6 +20,7 @@ import {
   createAppDatabase,
   createDatabaseServer,
   createOptedInNamespace,
+  deleteAccessesAndWait,
   isReady,
   readAccess,
   rolesOfPrincipal,
@@ -115,29 +116,7 @@ describe.skipIf(!harness)(
 
     afterAll(async () => {
       const info = harness!;
-      const list = (await custom
-        .listNamespacedCustomObject({ ...API, plural: ACCESS_PLURAL, namespace })
-        .catch(() => ({ items: [] }))) as { items: EntraDatabaseAccess[] };
-      for (const item of list.items) {
-        await custom
-          .deleteNamespacedCustomObject({
-            ...API,
-            plural: ACCESS_PLURAL,
-            namespace,
-            name: item.metadata.name ?? '',
-          })
-          .catch(() => {});
-      }
-      await pollUntil(
-        () =>
-          custom.listNamespacedCustomObject({ ...API, plural: ACCESS_PLURAL, namespace }).then(
-            (l) => (l as { items: unknown[] }).items.length,
-            () => 0,
-          ),
-        (n) => n === 0,
-        30_000,
-        250,
-      );
+      await deleteAccessesAndWait(custom, namespace);
       await controller?.stop();
       for (const name of [server, brokenServer]) {
         await custom.deleteClusterCustomObject({ ...API, plural: SERVER_PLURAL, name }).catch(() => {});

@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_PLURAL, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
-import { type EntraDatabaseAccess, type Grant, isReservedRoleName } from '../../src/api/types.ts';
+import { type Grant, isReservedRoleName } from '../../src/api/types.ts';
 import { statusOf } from '../../src/kube/client.ts';
 import {
   assertManageableRole,
@@ -38,6 +38,7 @@ import {
   createAppDatabase,
   createDatabaseServer,
   createOptedInNamespace,
+  deleteAccessesAndWait,
   isReady,
   loginAndQuery,
   readAccess,
@@ -167,29 +168,7 @@ describe.skipIf(!harness)('SQL injection through names, end to end in the real P
 
   afterAll(async () => {
     const info = harness!;
-    const list = (await custom
-      .listNamespacedCustomObject({ ...API, plural: ACCESS_PLURAL, namespace })
-      .catch(() => ({ items: [] }))) as { items: EntraDatabaseAccess[] };
-    for (const item of list.items) {
-      await custom
-        .deleteNamespacedCustomObject({
-          ...API,
-          plural: ACCESS_PLURAL,
-          namespace,
-          name: item.metadata.name ?? '',
-        })
-        .catch(() => {});
-    }
-    await pollUntil(
-      () =>
-        custom.listNamespacedCustomObject({ ...API, plural: ACCESS_PLURAL, namespace }).then(
-          (l) => (l as { items: unknown[] }).items.length,
-          () => 0,
-        ),
-      (n) => n === 0,
-      30_000,
-      250,
-    );
+    await deleteAccessesAndWait(custom, namespace);
     await controller?.stop();
     await custom
       .deleteClusterCustomObject({ ...API, plural: SERVER_PLURAL, name: serverName })
