@@ -6,7 +6,11 @@ export const APPEND = '-';
 
 /** Escapes one reference token: `~` becomes `~0` first, then `/` becomes `~1` (RFC 6901 §3). */
 export function escapeToken(token: string | number): string {
-  return String(token).replaceAll('~', '~0').replaceAll('/', '~1');
+  if (typeof token === 'number') return String(token);
+  // Most tokens (field names, indexes, env names) need no escape; inject mode builds dozens of
+  // paths per pod, and the two replaceAll calls showed up at ~3 % of its CPU profile.
+  if (!token.includes('~') && !token.includes('/')) return token;
+  return token.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
 /** The inverse of escapeToken: `~1` becomes `/` first, then `~0` becomes `~` (RFC 6901 §4). */
