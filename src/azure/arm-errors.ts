@@ -87,6 +87,24 @@ export class AzureRetryableError extends Error {
   }
 }
 
+/**
+ * A write not sent yet because its pacing slot (write-pacing.ts) is more than a moment away: the
+ * caller should retry in `retryAfterMs`, when the slot kept for it is due. Nothing reached Azure.
+ */
+export class ArmWritePaced extends AzureRetryableError {
+  override name = 'ArmWritePaced';
+
+  constructor(operation: string, retryAfterMs: number) {
+    super(
+      operation,
+      { kind: 'throttled', statusCode: undefined, code: 'ClientPacing', message: '', retryAfterMs },
+      retryAfterMs,
+      0,
+    );
+    this.message = `${operation} waits for its turn under the FIC write rate limits; retrying in ${Math.ceil(retryAfterMs / 1000)}s`;
+  }
+}
+
 export type ArmFailureKind =
   /** 404: the resource (or its parent) does not exist. */
   | 'notFound'

@@ -15,6 +15,7 @@ import {
 } from '@azure/arm-msi';
 import type { TokenCredential } from '@azure/identity';
 import {
+  ArmWritePaced,
   AzureAccessDenied,
   classifyArmError,
   FederatedCredentialLimit,
@@ -27,7 +28,9 @@ import type { CloudSettings } from './cloud.ts';
 import { type DesiredFic, type ExistingFic, type FicPlan, planFederatedCredential } from './fic-plan.ts';
 import { formatIdentityId, type IdentityRef, identityKey, parseIdentityId } from './identity-id.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
-import { KeyedTokenBuckets, type RateLimit } from './token-bucket.ts';
+import { SharedTokenCredential } from './shared-token-credential.ts';
+import type { RateLimit } from './token-bucket.ts';
+import { WritePacing } from './write-pacing.ts';
 
 export interface PacingOptions {
   perIdentity: RateLimit;
@@ -38,24 +41,38 @@ export interface PacingOptions {
  * Azure documents FIC writes at about 0.25/s per identity and 2/s per subscription (10/s per
  * tenant, which one process cannot see whole and is left to Azure's 429s).
  *
- * Per identity the sustained rate is Azure's, but the burst is 20, an identity's whole FIC
- * capacity: populating a fresh identity for 20 service accounts is then bounded by the subscription
- * rate (~10 s) instead of taking 80 s. If Azure throttles earlier, its 429 carries Retry-After,
- * which pauses both buckets (TokenBucket.pauseUntil) so later writes fall back to the sustained rate
- * after a single 429 rather than a storm of them.
+ * Per identity the burst is 1: Azure's 0.25/s with nothing spent ahead. A burst of 20 (an
+ * identity's whole FIC capacity) was tried and measured (docs/benchmarks.md): against a limit of
+ * 0.25/s the bucket refills to 20 whenever an identity is idle for a while, so every identity kept
+ * earning 429s (86 for 186 writes in the quick benchmark), each pausing its whole subscription.
+ * A fresh identity with 20 service accounts now takes ~80 s, but other identities' writes go
+ * meanwhile (a paced write is handed back to the work queue, see DEFAULT_MAX_INLINE_PACING_WAIT_MS).
+ *
+ * Both rates sit a little under Azure's (0.24/s, 1.8/s): a write paced exactly at the limit
+ * reaches Azure a few milliseconds early whenever the network or the event loop jitters, and
+ * earns a 429 for it (54 of them in the quick benchmark with exact rates).
  *
  * Per subscription the burst is 2, one second's worth: the subscription's budget is shared with
  * whatever else writes FICs there (Terraform, other clusters), so this layer does not spend it ahead.
  */
 export const DEFAULT_PACING: PacingOptions = {
-  perIdentity: { perSecond: 0.25, burst: 20 },
-  perSubscription: { perSecond: 2, burst: 2 },
+  perIdentity: { perSecond: 0.24, burst: 1 },
+  perSubscription: { perSecond: 1.8, burst: 2 },
 };
+
+/**
+ * Waits before a write up to this are slept in-process; a longer pacing wait is handed back as
+ * ArmWritePaced, and a longer 429 Retry-After as AzureRetryableError, so the controller's work
+ * queue retries the key later and its worker and the identity's lock serve other writes meanwhile.
+ */
+export const DEFAULT_MAX_INLINE_PACING_WAIT_MS = 1000;
 
 export interface ManagedIdentitiesOptions {
   credential: TokenCredential;
   cloud: Pick<CloudSettings, 'armEndpoint' | 'armScope'>;
   pacing?: Partial<PacingOptions>;
+  /** Default DEFAULT_MAX_INLINE_PACING_WAIT_MS. */
+  maxInlinePacingWaitMs?: number;
   retry?: Partial<RetryPolicy>;
   /**
    * Further SDK client options (tlsOptions, httpClient, additionalPolicies, ...). The endpoint,
@@ -93,20 +110,23 @@ export class ManagedIdentities {
   readonly #clientOptions: ManagedServiceIdentityClientOptionalParams;
   readonly #policy: RetryPolicy;
   readonly #lock: KeyedMutex;
-  readonly #identityBuckets: KeyedTokenBuckets;
-  readonly #subscriptionBuckets: KeyedTokenBuckets;
+  readonly #pacing: WritePacing;
+  readonly #maxInlineWaitMs: number;
   readonly #clients = new Map<string, ManagedServiceIdentityClient>();
 
   constructor(options: ManagedIdentitiesOptions) {
-    this.#credential = options.credential;
+    // One token for all the per-subscription SDK clients (shared-token-credential.ts).
+    this.#credential = new SharedTokenCredential(options.credential);
     this.#cloud = options.cloud;
     this.#clientOptions = options.clientOptions ?? {};
     this.#policy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.#lock = options.writeLock ?? processWriteLock;
-    this.#identityBuckets = new KeyedTokenBuckets(options.pacing?.perIdentity ?? DEFAULT_PACING.perIdentity);
-    this.#subscriptionBuckets = new KeyedTokenBuckets(
-      options.pacing?.perSubscription ?? DEFAULT_PACING.perSubscription,
-    );
+    this.#maxInlineWaitMs = options.maxInlinePacingWaitMs ?? DEFAULT_MAX_INLINE_PACING_WAIT_MS;
+    this.#pacing = new WritePacing({
+      perIdentity: options.pacing?.perIdentity ?? DEFAULT_PACING.perIdentity,
+      perSubscription: options.pacing?.perSubscription ?? DEFAULT_PACING.perSubscription,
+      maxInlineWaitMs: this.#maxInlineWaitMs,
+    });
     this.stats = options.stats ?? new ArmStats();
   }
 
@@ -149,29 +169,37 @@ export class ManagedIdentities {
     return withArmRetries(operation, call, this.#policy, this.#hooks());
   }
 
-  /** A write: the caller holds the identity's lock; every attempt is paced. */
-  #write<T>(ref: IdentityRef, operation: string, call: () => Promise<T>): Promise<T> {
+  /**
+   * A write: the caller holds the identity's lock; every attempt is paced. `what` names the write
+   * (e.g. `put/<fic>`): a write handed back to wait for its pacing slot keeps the slot under it.
+   */
+  #write<T>(ref: IdentityRef, what: string, operation: string, call: () => Promise<T>): Promise<T> {
     const identity = identityKey(ref);
     const subscription = ref.subscriptionId.toLowerCase();
     return withArmRetries(
       operation,
-      call,
-      this.#policy,
+      async () => {
+        try {
+          return await call();
+        } finally {
+          this.#pacing.completed(identity, Date.now());
+        }
+      },
+      // A 429's Retry-After beyond the same bound is handed back too (AzureRetryableError).
+      { ...this.#policy, maxWaitMs: Math.min(this.#policy.maxWaitMs, this.#maxInlineWaitMs) },
       this.#hooks({
         beforeAttempt: async () => {
-          // Identity first: only this lock holder waits on that bucket, so the subscription token
-          // is taken when the write is really about to go.
-          const identityWait = this.#identityBuckets.reserve(identity, Date.now());
-          if (identityWait > 0) await sleep(identityWait);
-          const subscriptionWait = this.#subscriptionBuckets.reserve(subscription, Date.now());
-          if (subscriptionWait > 0) await sleep(subscriptionWait);
+          const admission = this.#pacing.admit(`${identity}/${what}`, identity, subscription, Date.now());
+          // A long wait is not slept here, holding a controller worker and the identity's lock:
+          // the work queue retries the key when its slot is due and serves others meanwhile.
+          if (!admission.go) throw new ArmWritePaced(operation, admission.retryAfterMs);
+          if (admission.sleepMs > 0) await sleep(admission.sleepMs);
         },
         onRetryable: (failure, delayMs) => {
           if (failure.kind !== 'throttled') return;
           // Azure does not say which limit it hit; hold back both buckets until it allows writes.
           const now = Date.now();
-          this.#identityBuckets.pauseUntil(identity, now + delayMs, now);
-          this.#subscriptionBuckets.pauseUntil(subscription, now + delayMs, now);
+          this.#pacing.pauseUntil(identity, subscription, now + delayMs, now);
         },
       }),
     );
@@ -273,13 +301,17 @@ export class ManagedIdentities {
       subject: spec.subject,
       audiences: [spec.audience],
     };
-    await this.#write(ref, `PUT federated credential ${name} on ${formatIdentityId(ref)}`, () =>
-      this.#client(ref.subscriptionId).federatedIdentityCredentials.createOrUpdate(
-        ref.resourceGroup,
-        ref.name,
-        name,
-        body,
-      ),
+    await this.#write(
+      ref,
+      `put/${name}`,
+      `PUT federated credential ${name} on ${formatIdentityId(ref)}`,
+      () =>
+        this.#client(ref.subscriptionId).federatedIdentityCredentials.createOrUpdate(
+          ref.resourceGroup,
+          ref.name,
+          name,
+          body,
+        ),
     );
   }
 
@@ -306,7 +338,7 @@ export class ManagedIdentities {
           client().get(ref.resourceGroup, ref.name, name),
         );
         let status: number | undefined;
-        await this.#write(ref, operation, () =>
+        await this.#write(ref, `delete/${name}`, operation, () =>
           client().delete(ref.resourceGroup, ref.name, name, {
             onResponse: (response) => {
               status = response.status;

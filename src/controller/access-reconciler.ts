@@ -49,13 +49,14 @@ import {
 import {
   failedStatus,
   failureOf,
+  isPacedWrite,
   missingObjectsMessage,
   nextStatus,
   refusedStatus,
   type StepOutcome,
   statusChanged,
 } from './status.ts';
-import { type ReconcileResult, RetryAfterError } from './workqueue.ts';
+import { type ReconcileResult, RetryAfterError, retryAfterMsOf } from './workqueue.ts';
 
 /** What another access resource sharing the role (same identity, same server) asks for. */
 export interface SharedRoleRequest {
@@ -721,6 +722,13 @@ export function createAccessReconciler(
       if (error instanceof ObjectGone) {
         logger.debug({ kind: 'EntraDatabaseAccess', key }, 'gone while reconciling');
         return {};
+      }
+      // A FIC write handed back by the write pacing has its slot reserved: come back when it is
+      // due. Not an error (no Reconciler error line, no error metric, no backoff growth).
+      if (isPacedWrite(error)) {
+        const retryAfterMs = retryAfterMsOf(error) ?? 1000;
+        logger.debug({ kind: 'EntraDatabaseAccess', key, retryAfterMs }, 'FIC write paced');
+        return { requeueAfterMs: retryAfterMs };
       }
       throw error;
     }

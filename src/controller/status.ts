@@ -171,8 +171,13 @@ function kubernetesMessage(error: Error): string {
  * Messages are stable across retries (no "retrying in Ns"), so a repeated failure writes no status
  * and sends no second Event.
  */
+/** A FIC write waiting for its turn under the operator's own write pacing: no failure at all. */
+export function isPacedWrite(error: unknown): boolean {
+  return inChain(error, (e) => (e as { code?: unknown }).code === 'ClientPacing');
+}
+
 export function failureOf(error: unknown, step: StepOutcome['type'] | undefined): StepFailure | undefined {
-  if (inChain(error, (e) => (e as { code?: unknown }).code === 'ClientPacing')) return undefined;
+  if (isPacedWrite(error)) return undefined;
   const own = reasonOf(error);
   const cause = own?.error ?? (error instanceof Error ? error : new Error(String(error)));
   let reason: string;

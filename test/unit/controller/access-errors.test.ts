@@ -25,7 +25,7 @@ import type {
   EntraDatabaseAccessStatus,
   EntraDatabaseServer,
 } from '../../../src/api/types.ts';
-import { AzureAccessDenied, AzureRetryableError } from '../../../src/azure/arm-errors.ts';
+import { ArmWritePaced, AzureAccessDenied, AzureRetryableError } from '../../../src/azure/arm-errors.ts';
 import {
   type AccessReconcilerDeps,
   createAccessReconciler,
@@ -221,6 +221,9 @@ interface World {
   ensure: DatabaseOps['ensure'];
   patchStatus?: () => Promise<unknown>;
   onRemove?: () => void;
+  ensureFic?: () => Promise<never>;
+  /** The operator's own client ID, as the controller knows it. */
+  operatorClientId?: string;
 }
 
 function world(over: Partial<World> = {}): World {
@@ -287,7 +290,8 @@ function reconciler(w: World): (key: string) => Promise<unknown> {
     ]),
     azure: {
       getIdentity: () => w.getIdentity(),
-      ensureFederatedCredential: async () => ({ name: 'fic-app', action: 'unchanged' as never }),
+      ensureFederatedCredential: async () =>
+        w.ensureFic ? w.ensureFic() : { name: 'fic-app', action: 'unchanged' as never },
       deleteFederatedCredential: async () => ({ deleted: true }),
     },
     database: {
@@ -303,7 +307,13 @@ function reconciler(w: World): (key: string) => Promise<unknown> {
       normal: () => {},
     },
     logger: createLogger('error'),
-    settings: { clusterName: 'c', issuer: 'https://issuer', postgresScope: 's', resyncMs: 60_000 },
+    settings: {
+      clusterName: 'c',
+      issuer: 'https://issuer',
+      postgresScope: 's',
+      resyncMs: 60_000,
+      operator: { clientId: w.operatorClientId },
+    },
     now: () => new Date('2026-01-01T00:00:00Z'),
   };
   return createAccessReconciler(deps);
@@ -368,6 +378,42 @@ describe('the access reconciler reports errors thrown out of a step', () => {
     await reconciler(w)('apps/a');
     expect(w.statusWrites).toHaveLength(1);
     expect(w.warnings).toEqual([]);
+  });
+});
+
+describe('the operator pacing its own FIC writes', () => {
+  it('requeues at the reserved slot: no error, no status write, no Event', async () => {
+    const w = world({
+      ensureFic: async () => {
+        throw new ArmWritePaced('PUT FIC fic-app', 3_500);
+      },
+    });
+    await expect(reconciler(w)('apps/a')).resolves.toEqual({ requeueAfterMs: 3_500 });
+    expect(w.statusWrites).toEqual([]);
+    expect(w.warnings).toEqual([]);
+  });
+});
+
+describe("the operator's own identity", () => {
+  it('is refused once resolved, before any FIC: IdentityNotAllowed, a Warning, no database step', async () => {
+    let fics = 0;
+    const w = world({
+      operatorClientId: 'CLIENT-1',
+      ensureFic: async () => {
+        fics++;
+        throw new Error('must not be called');
+      },
+      ensure: async () => {
+        throw new Error('must not be called');
+      },
+    });
+    await reconciler(w)('apps/a');
+    expect(fics).toBe(0);
+    expect(condition(w.statusWrites[0], 'Ready')).toMatchObject({
+      status: 'False',
+      reason: Reason.IdentityNotAllowed,
+    });
+    expect(w.warnings.map((e) => e.reason)).toEqual([Reason.IdentityNotAllowed]);
   });
 });
 
