@@ -239,6 +239,12 @@ export async function applyPlan(
   return result;
 }
 
+/**
+ * The advisory lock (two-key form, scoped to the connected database) that serialises the
+ * operator's grant transactions: "entr" as an int4, then 1, unlikely to meet an application's key.
+ */
+const GRANT_LOCK = [0x656e7472, 1] as const;
+
 async function inTransaction(
   pool: pg.Pool,
   database: string,
@@ -261,6 +267,10 @@ async function inTransaction(
     await client.query('BEGIN');
     // GRANT/REVOKE update catalog rows; never wait long behind an application's lock.
     await client.query("SET LOCAL lock_timeout = '10s'");
+    // Two GRANTs on one object (the database's datacl, a schema's nspacl) from concurrent
+    // transactions fail with "tuple concurrently updated" rather than wait: reconciles of
+    // resources sharing a database (every worker, every replica) take turns here instead.
+    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...GRANT_LOCK]);
     for (const statement of batch) {
       current = statement.sql;
       await client.query(statement.sql);

@@ -388,6 +388,34 @@ describe.skipIf(!harness)('PostgreSQL roles and grants as the Entra admin, throu
     });
   });
 
+  it('applies concurrent reconciles of roles sharing the database without a catalog conflict', async () => {
+    // Every worker (and replica) may grant on the same database and schema at once; PostgreSQL
+    // refuses two concurrent updates of one ACL with "tuple concurrently updated" (XX000).
+    const roles = Array.from({ length: 12 }, (_, i) => `conc-${i}-${suffix}`);
+    for (const role of roles) await superuser.query(`CREATE ROLE ${q(role)}`);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const results = await Promise.allSettled(
+          roles.map((role) => reconcile({ role, database, memberOf: [], grants: grantsFor() }, undefined)),
+        );
+        const failures = results.filter((r) => r.status === 'rejected').map((r) => String(r.reason));
+        expect(failures).toEqual([]);
+        for (const role of roles) {
+          await superuser.query(`REVOKE ALL ON DATABASE ${q(database)} FROM ${q(role)}`);
+          await inDatabase.query(`REVOKE ALL ON SCHEMA app FROM ${q(role)}`);
+          await inDatabase.query(`REVOKE ALL ON ALL TABLES IN SCHEMA app FROM ${q(role)}`);
+        }
+      }
+    } finally {
+      for (const role of roles) {
+        await superuser.query(`REVOKE ALL ON DATABASE ${q(database)} FROM ${q(role)}`).catch(() => {});
+        await inDatabase.query(`REVOKE ALL ON SCHEMA app FROM ${q(role)}`).catch(() => {});
+        await inDatabase.query(`REVOKE ALL ON ALL TABLES IN SCHEMA app FROM ${q(role)}`).catch(() => {});
+        await superuser.query(`DROP ROLE IF EXISTS ${q(role)}`).catch(() => {});
+      }
+    }
+  });
+
   it('revokes a grant that is removed', async () => {
     const desired: AccessRecord = { role: appRole, database, memberOf: [], grants: grantsFor() };
     const { plan } = await reconcile(desired, applied);
