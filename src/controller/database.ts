@@ -43,10 +43,13 @@ function keptRecords(role: string, keep: readonly SharedRoleRequest[] | undefine
   return (keep ?? []).map((k) => ({ role, database: k.database, memberOf: k.memberOf, grants: k.grants }));
 }
 
+const CA_TTL_MS = 30_000;
+
 export class PostgresDatabase implements DatabaseOps, ServerProbe {
   readonly #core: k8s.CoreV1Api;
   readonly #options: PostgresDatabaseOptions;
   readonly #pools: PoolRegistry;
+  readonly #caCache = new Map<string, { pem: string; at: number }>();
 
   constructor(options: PostgresDatabaseOptions) {
     this.#core = options.core;
@@ -58,17 +61,25 @@ export class PostgresDatabase implements DatabaseOps, ServerProbe {
     });
   }
 
-  /** The CA to verify the server with, from spec.sslRootCertSecretRef; undefined means the system store. */
+  /**
+   * The CA to verify the server with, from spec.sslRootCertSecretRef; undefined means the system
+   * store. Kept for CA_TTL_MS: every reconcile needs it, and one GET per reconcile was 1,000
+   * apiserver reads per resync at 1,000 resources; a rotated CA is picked up within the TTL.
+   */
   async #caPem(server: EntraDatabaseServer): Promise<string | undefined> {
     const ref = server.spec.sslRootCertSecretRef;
     if (!ref) return undefined;
+    const key = ref.key ?? DEFAULT_SSL_ROOT_CERT_KEY;
+    const cacheKey = `${ref.namespace}/${ref.name}/${key}`;
+    const now = Date.now();
+    const cached = this.#caCache.get(cacheKey);
+    if (cached && now - cached.at < CA_TTL_MS) return cached.pem;
     const secret = await this.#core.readNamespacedSecret({ name: ref.name, namespace: ref.namespace });
-    const data = secret.data?.[ref.key ?? DEFAULT_SSL_ROOT_CERT_KEY];
-    if (!data)
-      throw new Error(
-        `Secret ${ref.namespace}/${ref.name} has no key ${ref.key ?? DEFAULT_SSL_ROOT_CERT_KEY}`,
-      );
-    return Buffer.from(data, 'base64').toString('utf8');
+    const data = secret.data?.[key];
+    if (!data) throw new Error(`Secret ${ref.namespace}/${ref.name} has no key ${key}`);
+    const pem = Buffer.from(data, 'base64').toString('utf8');
+    this.#caCache.set(cacheKey, { pem, at: now });
+    return pem;
   }
 
   async #poolFor(server: EntraDatabaseServer): Promise<PoolFor> {
