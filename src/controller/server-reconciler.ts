@@ -27,19 +27,30 @@ export interface ServerReconcilerDeps {
 
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
+/** The retry after the `failed`-th probe failure in a row: 1 s, 2 s, 4 s, … up to 30 s. */
+export function serverRetryMs(failed: number): number {
+  return Math.min(30_000, 1000 * 2 ** Math.max(0, failed - 1));
+}
+
 export function createServerReconciler(
   deps: ServerReconcilerDeps,
 ): (key: string) => Promise<ReconcileResult> {
   const now = deps.now ?? (() => new Date());
+  /** Failed probes in a row, per server: the retry doubles from 1 s up to 30 s. */
+  const failures = new Map<string, number>();
   return async function reconcile(name: string): Promise<ReconcileResult> {
     const server = await deps.servers.get(name);
-    if (!server || server.metadata.deletionTimestamp) return {};
+    if (!server || server.metadata.deletionTimestamp) {
+      failures.delete(name);
+      return {};
+    }
     const generation = server.metadata.generation ?? 0;
     let ready: { status: 'True' | 'False'; reason: string; message: string };
     let version = server.status?.serverVersion;
     let retry = deps.resyncMs;
     try {
       const probe = await deps.database.probe(server);
+      failures.delete(name);
       version = probe.version;
       ready = probe.entraFunctions
         ? {
@@ -53,7 +64,11 @@ export function createServerReconciler(
             message: `connected, but pgaadauth_list_principals does not exist: enable Microsoft Entra authentication on the server and make ${server.spec.adminRole} an Entra administrator`,
           };
     } catch (error) {
-      retry = 30_000;
+      // Every access resource on this server waits for it (ServerNotReady): come back soon after a
+      // short outage (an Entra or PostgreSQL restart), and no more than twice a minute in a long one.
+      const failed = (failures.get(name) ?? 0) + 1;
+      failures.set(name, failed);
+      retry = serverRetryMs(failed);
       ready = {
         status: 'False',
         reason: Reason.DatabaseRequestFailed,
