@@ -18,6 +18,37 @@ export interface InformerCacheOptions<T extends k8s.KubernetesObject> {
   restartDelayMs?: number;
 }
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * What the cache keeps of an object: everything but metadata.managedFields and kubectl's
+ * last-applied annotation, which nothing here reads and which are often most of a small object's
+ * size (client-go's informers are usually given the same transform). Mutates and returns `object`:
+ * list items and watch events are fresh parses, owned by the cache.
+ */
+export function stripForCache<T extends k8s.KubernetesObject>(object: T): T {
+  const metadata = object?.metadata;
+  if (!metadata) return object;
+  if (metadata.managedFields !== undefined) delete metadata.managedFields;
+  if (metadata.annotations && LAST_APPLIED in metadata.annotations) {
+    delete metadata.annotations[LAST_APPLIED];
+  }
+  return object;
+}
+
+/** A Watch whose events carry stripped objects. */
+function strippingWatch(watch: k8s.Watch): k8s.Watch {
+  return {
+    watch: (path, queryParams, callback, done) =>
+      watch.watch(
+        path,
+        queryParams,
+        (phase, object, watchObj) => callback(phase, stripForCache(object), watchObj),
+        done,
+      ),
+  } as k8s.Watch;
+}
+
 export class InformerCache<T extends k8s.KubernetesObject> {
   readonly #informer: k8s.Informer<T> & k8s.ObjectCache<T>;
   readonly #options: InformerCacheOptions<T>;
@@ -31,7 +62,17 @@ export class InformerCache<T extends k8s.KubernetesObject> {
 
   constructor(kubeConfig: k8s.KubeConfig, options: InformerCacheOptions<T>) {
     this.#options = options;
-    this.#informer = k8s.makeInformer(kubeConfig, options.path, options.list);
+    // As k8s.makeInformer, with what is cached (list items and watch objects) stripped.
+    this.#informer = new k8s.ListWatch<T>(
+      options.path,
+      strippingWatch(new k8s.Watch(kubeConfig)),
+      async () => {
+        const list = await options.list();
+        for (const item of list.items ?? []) stripForCache(item);
+        return list;
+      },
+      false,
+    );
     this.#informer.on('error', (error) => {
       this.#errors += 1;
       this.#restart(error);

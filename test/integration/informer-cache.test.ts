@@ -53,6 +53,37 @@ describe.skipIf(!harness)('InformerCache', () => {
     expect(cache.list(namespace).map((sa) => sa.metadata?.name)).toContain('watched');
   });
 
+  it('caches listed and watched objects without managedFields or the last-applied annotation', async () => {
+    const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration';
+    const body = (name: string) => ({
+      metadata: { name, labels: { team: 'a' }, annotations: { keep: 'yes', [lastApplied]: '{"x":1}' } },
+    });
+    await core.createNamespacedServiceAccount({ namespace, body: body('stripped-listed') });
+    const cache = serviceAccountCache(kc);
+    caches.push(cache);
+    await cache.start();
+    await core.createNamespacedServiceAccount({ namespace, body: body('stripped-watched') });
+    const deadline = Date.now() + 5000;
+    while (
+      !cache.list(namespace).some((sa) => sa.metadata?.name === 'stripped-watched') &&
+      Date.now() < deadline
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (const name of ['stripped-listed', 'stripped-watched']) {
+      const cached = await cache.get(name, namespace);
+      expect(cached?.metadata?.name).toBe(name);
+      expect(cached?.metadata?.managedFields).toBeUndefined();
+      expect(cached?.metadata?.annotations).toEqual({ keep: 'yes' });
+      expect(cached?.metadata?.labels).toEqual({ team: 'a' });
+      expect(cached?.metadata?.uid).toBeTruthy();
+      expect(cached?.metadata?.resourceVersion).toBeTruthy();
+    }
+    // The apiserver does track them: only the cache drops them.
+    const live = await core.readNamespacedServiceAccount({ name: 'stripped-listed', namespace });
+    expect(live.metadata?.managedFields?.length).toBeGreaterThan(0);
+  });
+
   it('falls back to a live GET on a miss, and answers undefined only for a 404', async () => {
     // Not started: every lookup is a miss, which is what a just-created object looks like.
     const cache = serviceAccountCache(kc);
