@@ -14,6 +14,9 @@ import { freePort } from '../test/harness/ports.ts';
 import { type ManagedProcess, startProcess } from '../test/harness/processes.ts';
 import { MAIN_SCRIPT, operatorArgs, operatorEnv, writeOperatorToken } from '../test/harness/scenario.ts';
 
+/** The Node flags of the image's ENTRYPOINT (Dockerfile), so the benchmark measures what ships. */
+export const IMAGE_NODE_FLAGS = ['--max-semi-space-size=16'];
+
 export interface ServingFiles {
   certDir: string;
   certFile: string;
@@ -104,6 +107,7 @@ export async function startEntraAccess(
     name: options.name,
     command: process.execPath,
     args: [
+      ...IMAGE_NODE_FLAGS,
       ...(options.nodeArgs ?? []),
       options.entry ?? MAIN_SCRIPT,
       'run',
