@@ -146,7 +146,24 @@ export function createHandlers(
       async handle(request) {
         expectKind(request, 'ServiceAccount');
         if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return skipped(request.uid);
-        const facts = await optedInNamespace(request);
+        let facts: NamespaceFacts | undefined;
+        try {
+          facts = await optedInNamespace(request);
+        } catch (error) {
+          // Unlike a pod, a ServiceAccount admitted without its annotations is repaired by the
+          // controller on its next reconcile: never block ServiceAccount writes (a chart install)
+          // because the namespace could not be read.
+          logger.warn(
+            {
+              uid: request.uid,
+              kind: 'ServiceAccount',
+              namespace: request.namespace,
+              err: (error as Error).message,
+            },
+            'namespace lookup failed; service account admitted unchanged',
+          );
+          return skipped(request.uid);
+        }
         if (!facts) return skipped(request.uid);
         const name = String(
           (request.object.metadata as { name?: unknown } | undefined)?.name ?? request.name ?? '',
