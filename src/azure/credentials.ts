@@ -106,7 +106,17 @@ export class TokenSource {
 
   async getPostgresToken(): Promise<string> {
     const credential = this.#credential;
-    const token = await credential.getToken(this.#scope);
+    let token: Awaited<ReturnType<TokenCredential['getToken']>>;
+    try {
+      token = await credential.getToken(this.#scope);
+    } catch (error) {
+      // MSAL remembers a 429/5xx from the token endpoint for 60 s (Retry-After or its default)
+      // and refuses every request of that credential meanwhile: after a short Entra outage the
+      // operator stayed locked out a minute longer. A new credential asks Entra afresh; the work
+      // queue's backoff paces the retries.
+      if (credential === this.#credential) this.#credential = this.#createCredential();
+      throw error;
+    }
     if (!token?.token) throw new Error(`the Azure credential returned no token for ${this.#scope}`);
     if (credential === this.#credential) this.#last = token.token;
     return token.token;

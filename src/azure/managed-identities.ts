@@ -68,7 +68,8 @@ export const DEFAULT_PACING: PacingOptions = {
 export const DEFAULT_MAX_INLINE_PACING_WAIT_MS = 1000;
 
 export interface ManagedIdentitiesOptions {
-  credential: TokenCredential;
+  /** The operator's credential, or a factory (preferred: a failed token request then gets a new one). */
+  credential: TokenCredential | (() => TokenCredential);
   cloud: Pick<CloudSettings, 'armEndpoint' | 'armScope'>;
   pacing?: Partial<PacingOptions>;
   /** Default DEFAULT_MAX_INLINE_PACING_WAIT_MS. */

@@ -9,13 +9,20 @@ import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/ident
 const REFRESH_BEFORE_MS = 5 * 60_000;
 
 export class SharedTokenCredential implements TokenCredential {
-  readonly #inner: TokenCredential;
+  #inner: TokenCredential;
+  readonly #create: (() => TokenCredential) | undefined;
   readonly #now: () => number;
   readonly #tokens = new Map<string, AccessToken>();
   readonly #pending = new Map<string, Promise<AccessToken | null>>();
 
-  constructor(inner: TokenCredential, now: () => number = Date.now) {
-    this.#inner = inner;
+  /**
+   * `inner` is the credential, or a factory for it: with a factory, a failed request replaces the
+   * credential, because MSAL refuses every request of one credential for 60 s after a 429/5xx
+   * from the token endpoint, which kept the operator locked out long after a short Entra outage.
+   */
+  constructor(inner: TokenCredential | (() => TokenCredential), now: () => number = Date.now) {
+    this.#create = typeof inner === 'function' ? inner : undefined;
+    this.#inner = typeof inner === 'function' ? inner() : inner;
     this.#now = now;
   }
 
@@ -35,6 +42,7 @@ export class SharedTokenCredential implements TokenCredential {
         },
         (error: unknown) => {
           this.#pending.delete(key);
+          if (this.#create) this.#inner = this.#create();
           throw error;
         },
       );

@@ -66,7 +66,7 @@ export function createControllerRole(config: Config, deps: ControllerRoleDeps): 
       ...(deps.azureEnv ? { env: deps.azureEnv } : {}),
     });
   const azure = new ManagedIdentities({
-    credential: createCredential(),
+    credential: createCredential,
     cloud,
     ...(deps.azureClientOptions ? { clientOptions: deps.azureClientOptions } : {}),
   });

@@ -95,6 +95,31 @@ describe('TokenSource', () => {
     expect(fake.created).toHaveLength(2);
   });
 
+  it('replaces a credential whose token request failed (MSAL would refuse it for 60 s)', async () => {
+    // Like MSAL after a 503: the credential that saw the failure keeps failing.
+    let outage = true;
+    const created: TokenCredential[] = [];
+    const createCredential = (): TokenCredential => {
+      let throttled = false;
+      const credential: TokenCredential = {
+        getToken: async () => {
+          if (throttled || outage) {
+            throttled = true;
+            throw new Error('AADSTS90000: 503');
+          }
+          return { token: `token-${created.length}`, expiresOnTimestamp: Date.now() + 3_600_000 };
+        },
+      };
+      created.push(credential);
+      return credential;
+    };
+    const source = new TokenSource({ createCredential, postgresScope });
+    await expect(source.getPostgresToken()).rejects.toThrow('AADSTS90000');
+    outage = false;
+    expect(await source.getPostgresToken()).toBe('token-2');
+    expect(created).toHaveLength(2);
+  });
+
   it('fails clearly when the credential returns no token', async () => {
     const source = new TokenSource({
       createCredential: () => ({ getToken: async () => null }),

@@ -55,4 +55,27 @@ describe('SharedTokenCredential', () => {
     fail = false;
     expect((await shared.getToken('x'))?.token).toBe('ok');
   });
+
+  it('given a factory, replaces a credential whose request failed (MSAL throttles it 60 s)', async () => {
+    let outage = true;
+    let created = 0;
+    const factory = (): TokenCredential => {
+      created++;
+      let throttled = false;
+      return {
+        async getToken() {
+          if (throttled || outage) {
+            throttled = true;
+            throw new Error('AADSTS90000: 503');
+          }
+          return { token: `t${created}`, expiresOnTimestamp: Date.now() + 3_600_000 };
+        },
+      };
+    };
+    const shared = new SharedTokenCredential(factory);
+    await expect(shared.getToken('x')).rejects.toThrow('AADSTS90000');
+    outage = false;
+    expect((await shared.getToken('x'))?.token).toBe('t2');
+    expect(created).toBe(2);
+  });
 });
