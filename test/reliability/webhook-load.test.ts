@@ -5,8 +5,10 @@
 // gives a webhook at most timeoutSeconds, 5 s here), and every answer equal to a sample checked to
 // be `allowed: true` with the right patch. The p99 is printed, not asserted (no timed assertions).
 //
-// Measure, then load: a short upward probe (bench/load-generator.ts, the benchmark's own load
-// generator) finds the rate sustained with p99 < 10 ms, and the load runs at min(5,000, that).
+// The measured maximum is the benchmark's: the inject-mode rate `npm run bench` sustained with
+// p99 < 10 ms (bench/results.json, committed). Without that file a short upward probe
+// (bench/load-generator.ts, the benchmark's own load generator) measures it here; on a machine too
+// busy for any probe step it falls back to 80 % of the best rate answered without a failure.
 // WEBHOOK_LOAD_RATE, WEBHOOK_LOAD_SEC and WEBHOOK_LOAD_PROBE_SEC override the rate cap, the
 // duration and the probe's step length.
 import { readFileSync } from 'node:fs';
@@ -33,6 +35,21 @@ import {
 const harness = harnessInfo();
 
 const NOMINAL_RATE = 1000;
+
+/** The max rate with p99 < 10 ms that the last `npm run bench` measured for `mode`, if any. */
+function benchmarkMaxRate(mode: 'label' | 'inject'): number | undefined {
+  try {
+    const results = JSON.parse(
+      readFileSync(new URL('../../bench/results.json', import.meta.url), 'utf8'),
+    ) as {
+      webhook?: { modes?: Array<{ mode: string; search?: { maxRate?: number } }> };
+    };
+    const max = results.webhook?.modes?.find((m) => m.mode === mode)?.search?.maxRate;
+    return max && max > 0 ? max : undefined;
+  } catch {
+    return undefined;
+  }
+}
 const RATE_CAP = Number(process.env.WEBHOOK_LOAD_RATE ?? 5 * NOMINAL_RATE);
 const LOAD_SEC = Number(process.env.WEBHOOK_LOAD_SEC ?? 60);
 const PROBE_STEP_SEC = Number(process.env.WEBHOOK_LOAD_PROBE_SEC ?? 3);
@@ -106,7 +123,9 @@ describe.skipIf(!harness)('the webhook under load while the controller reconcile
       timeoutSec: ADMISSION_TIMEOUT_SEC,
     };
 
-    // Measure: the highest rate (up to the cap) sustained with p99 < 10 ms.
+    // The benchmark's measured maximum, else measure: the highest rate (up to the cap) sustained
+    // with p99 < 10 ms.
+    const benchMax = benchmarkMaxRate('inject');
     const probe = await searchMaxRate({
       base,
       p99BoundMs: 10,
@@ -122,7 +141,7 @@ describe.skipIf(!harness)('the webhook under load while the controller reconcile
         .filter((s) => s.non2xx + s.errors + s.timeouts + s.mismatches === 0)
         .map((s) => Math.floor(s.achieved * 0.8)),
     );
-    const rate = Math.min(RATE_CAP, probe.maxRate > 0 ? probe.maxRate : fallback);
+    const rate = Math.min(RATE_CAP, benchMax ?? (probe.maxRate > 0 ? probe.maxRate : fallback));
 
     // Load, while the controller works through a stream of creations and spec changes.
     const reconcilesBefore = sumOf(
@@ -176,7 +195,7 @@ describe.skipIf(!harness)('the webhook under load while the controller reconcile
         'controller="entradatabaseaccess"',
       ) - reconcilesBefore;
     console.log(
-      `[webhook-load] probe max ${probe.maxRate}/s (p99 < 10 ms; steps ${probe.steps
+      `[webhook-load] benchmark max ${benchMax ?? 'none'}/s; probe max ${probe.maxRate}/s (p99 < 10 ms; steps ${probe.steps
         .map((s) => `${s.rate}→${s.achieved}/s p99 ${s.latencyMs.p99} ms`)
         .join(
           ', ',
