@@ -31,6 +31,7 @@ import { startWebhookRole, type WebhookRole } from '../../src/webhook/role.ts';
 import { AzureEmulatorClient } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import { freePort } from '../harness/ports.ts';
+import { createAccess } from '../harness/scenario.ts';
 import {
   POSTGRES_SCOPE,
   serviceAccountToken,
@@ -447,27 +448,17 @@ describe.skipIf(!harness || !helmBin.path)(
     });
 
     it('brings an access to Ready, and the app logs in and reads the granted table only', async () => {
-      await custom.createNamespacedCustomObject({
-        ...api,
-        plural: ACCESS_PLURAL,
-        namespace,
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: 'EntraDatabaseAccess',
-          metadata: { name: 'orders-api' },
-          spec: {
-            serviceAccountName: 'orders-api',
-            identity: { resourceId: app.id },
-            serverRef: serverName,
-            database,
-            roleName: role,
-            grants: [
-              { on: 'database', privileges: ['CONNECT'] },
-              { on: 'schema', schema: 'public', privileges: ['USAGE'] },
-              { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] },
-            ],
-          },
-        },
+      await createAccess(custom, namespace, 'orders-api', {
+        serviceAccountName: 'orders-api',
+        identity: app.id,
+        serverRef: serverName,
+        database,
+        roleName: role,
+        grants: [
+          { on: 'database', privileges: ['CONNECT'] },
+          { on: 'schema', schema: 'public', privileges: ['USAGE'] },
+          { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] },
+        ],
       });
       const access = await until(
         () => readAccess('orders-api'),

@@ -12,6 +12,7 @@ import { AzureEmulatorClient } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import {
   appToken,
+  createAccess,
   createAppDatabase,
   createDatabaseServer,
   createOptedInNamespace,
@@ -122,27 +123,17 @@ describe.skipIf(!harness)(
     });
 
     it('brings an access resource to Ready, and the app logs in with its own token', async () => {
-      await custom.createNamespacedCustomObject({
-        ...api,
-        plural: ACCESS_PLURAL,
-        namespace,
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: 'EntraDatabaseAccess',
-          metadata: { name: 'orders-api' },
-          spec: {
-            serviceAccountName: 'orders-api',
-            identity: { resourceId: app.id },
-            serverRef: serverName,
-            database,
-            roleName: role,
-            grants: [
-              { on: 'database', privileges: ['CONNECT'] },
-              { on: 'schema', schema: 'public', privileges: ['USAGE'] },
-              { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] },
-            ],
-          },
-        },
+      await createAccess(custom, namespace, 'orders-api', {
+        serviceAccountName: 'orders-api',
+        identity: app.id,
+        serverRef: serverName,
+        database,
+        roleName: role,
+        grants: [
+          { on: 'database', privileges: ['CONNECT'] },
+          { on: 'schema', schema: 'public', privileges: ['USAGE'] },
+          { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] },
+        ],
       });
       const access = await until(
         () => readAccess('orders-api'),
