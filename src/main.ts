@@ -4,7 +4,7 @@
 // servers, signals.
 import type { Server } from 'node:http';
 import { ConfigError, parseConfig, usage } from './config.ts';
-import { createControllerRole } from './controller/role.ts';
+import { createControllerComponent } from './controller/component.ts';
 import { loadKubeConfig } from './kube/client.ts';
 import {
   closeServer,
@@ -14,7 +14,7 @@ import {
 } from './observability/http-servers.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics } from './observability/metrics.ts';
-import { createWebhookRole } from './webhook/role.ts';
+import { createWebhookComponent } from './webhook/component.ts';
 
 async function run(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -33,7 +33,7 @@ async function run(argv: string[]): Promise<void> {
   // Each role's readiness checks are registered before it starts, so /readyz reports it as not
   // ready (and why) until its certificate is loaded and its caches have synced.
   const webhook = config.roles.includes('webhook')
-    ? createWebhookRole(config, { kubeConfig, logger, metrics })
+    ? createWebhookComponent(config, { kubeConfig, logger, metrics })
     : undefined;
   const readiness: ReadinessCheck[] = [...(webhook?.readiness ?? [])];
   const servers: Server[] = [];
@@ -45,7 +45,7 @@ async function run(argv: string[]): Promise<void> {
   }
   await webhook?.start();
   const controller = config.roles.includes('controller')
-    ? createControllerRole(config, { kubeConfig, logger, metrics })
+    ? createControllerComponent(config, { kubeConfig, logger, metrics })
     : undefined;
   await controller?.start();
   // As controller-runtime does: a replica that lost its lease exits and restarts as a candidate,

@@ -12,7 +12,7 @@ import pg from 'pg';
 import { ACCESS_PLURAL, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
 import type { EntraDatabaseAccess, EntraDatabaseServer, Grant, TablePrivilege } from '../../src/api/types.ts';
 import { parseConfig } from '../../src/config.ts';
-import { type ControllerRole, createControllerRole } from '../../src/controller/role.ts';
+import { type ControllerComponent, createControllerComponent } from '../../src/controller/component.ts';
 import { createLogger, type Logger } from '../../src/observability/logger.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
 import type { AzureEmulatorClient } from './azure-emulator/client.ts';
@@ -242,7 +242,7 @@ export async function startInProcessController(
   info: HarnessInfo,
   kubeConfig: k8s.KubeConfig,
   options: InProcessControllerOptions,
-): Promise<ControllerRole> {
+): Promise<ControllerComponent> {
   const config = parseConfig(
     [
       '--controller',
@@ -253,7 +253,7 @@ export async function startInProcessController(
     ],
     {},
   );
-  const controller = createControllerRole(config, {
+  const controller = createControllerComponent(config, {
     kubeConfig,
     logger: options.logger ?? createLogger('warn'),
     metrics: options.metrics ?? createMetrics(),

@@ -22,7 +22,7 @@ import { ACCESS_PLURAL, FINALIZER, GROUP, SERVER_PLURAL, VERSION } from '../../s
 import type { EntraDatabaseAccess, EntraDatabaseServer, Grant } from '../../src/api/types.ts';
 import { ficName, ficSubject } from '../../src/azure/fic-name.ts';
 import { parseMicroTime } from '../../src/controller/leader-election.ts';
-import type { ControllerRole } from '../../src/controller/role.ts';
+import type { ControllerComponent } from '../../src/controller/component.ts';
 import { AzureEmulatorClient, type CountersSnapshot } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import { freePort } from '../harness/ports.ts';
@@ -92,7 +92,7 @@ describe.skipIf(!harness)(
     let emulator: AzureEmulatorClient;
     let logDir: string;
     let tokenFile: string;
-    let controller: ControllerRole | undefined;
+    let controller: ControllerComponent | undefined;
     const logLines: string[] = [];
     const armAttempts: ArmAttempt[] = [];
     const processes: ManagedProcess[] = [];

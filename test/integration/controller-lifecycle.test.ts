@@ -12,7 +12,7 @@ import type {
   EntraDatabaseAccessSpec,
   EntraDatabaseServer,
 } from '../../src/api/types.ts';
-import type { ControllerRole } from '../../src/controller/role.ts';
+import type { ControllerComponent } from '../../src/controller/component.ts';
 import { statusOf } from '../../src/kube/client.ts';
 import { AzureEmulatorClient, type IdentityView } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
@@ -66,7 +66,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
   let core: k8s.CoreV1Api;
   let custom: k8s.CustomObjectsApi;
   let emulator: AzureEmulatorClient;
-  let controller: ControllerRole;
+  let controller: ControllerComponent;
   const identities = new Map<string, IdentityView>();
   const identity = (name: string): IdentityView => {
     const found = identities.get(name);

@@ -25,9 +25,9 @@ import {
 } from '../../src/api/constants.ts';
 import type { EntraDatabaseAccess, EntraDatabaseServer } from '../../src/api/types.ts';
 import { parseConfig } from '../../src/config.ts';
-import { type ControllerRole, createControllerRole } from '../../src/controller/role.ts';
+import { type ControllerComponent, createControllerComponent } from '../../src/controller/component.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
-import { startWebhookRole, type WebhookRole } from '../../src/webhook/role.ts';
+import { startWebhookComponent, type WebhookComponent } from '../../src/webhook/component.ts';
 import { AzureEmulatorClient } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import { freePort } from '../harness/ports.ts';
@@ -117,8 +117,8 @@ describe.skipIf(!harness || !helmBin.path)(
     let custom: k8s.CustomObjectsApi;
     let admission: k8s.AdmissionregistrationV1Api;
     let emulator: AzureEmulatorClient;
-    let controller: ControllerRole | undefined;
-    let webhookRole: WebhookRole | undefined;
+    let controller: ControllerComponent | undefined;
+    let webhookRole: WebhookComponent | undefined;
     let dir: string;
     let configurationName: string;
     let certSecretName: string;
@@ -305,7 +305,7 @@ describe.skipIf(!harness || !helmBin.path)(
           ],
         },
       });
-      webhookRole = await startWebhookRole(
+      webhookRole = await startWebhookComponent(
         roleConfig('--webhook', [
           `--webhook-port=${port}`,
           '--bind-address=127.0.0.1',
@@ -371,7 +371,7 @@ describe.skipIf(!harness || !helmBin.path)(
       // 6. The controller role: Kubernetes as the chart's ServiceAccount, Azure as its workload identity.
       const tokenFile = join(dir, 'operator-token');
       await writeFile(tokenFile, await serviceAccountToken(kc, releaseNamespace, chartSa));
-      controller = createControllerRole(roleConfig('--controller', []), {
+      controller = createControllerComponent(roleConfig('--controller', []), {
         kubeConfig: asChart,
         logger,
         metrics: createMetrics(),

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ControllerRole } from '../../src/controller/role.ts';
+import type { ControllerComponent } from '../../src/controller/component.ts';
 import { AzureEmulatorClient } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import { makeTempDir, removeTempDir } from '../harness/processes.ts';
@@ -33,7 +33,7 @@ describe.skipIf(!info)('a role shared by two access resources', () => {
   let emulator: AzureEmulatorClient;
   let world: FleetWorld;
   let dir: string;
-  let controller: ControllerRole | undefined;
+  let controller: ControllerComponent | undefined;
   let a: FleetAccess;
   let b: FleetAccess;
 

@@ -7,7 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_PLURAL, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
 import type { EntraDatabaseAccess, EntraDatabaseServer } from '../../src/api/types.ts';
-import type { ControllerRole } from '../../src/controller/role.ts';
+import type { ControllerComponent } from '../../src/controller/component.ts';
 import { AzureEmulatorClient } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import {
@@ -48,7 +48,7 @@ describe.skipIf(!harness)(
     let core: k8s.CoreV1Api;
     let custom: k8s.CustomObjectsApi;
     let emulator: AzureEmulatorClient;
-    let controller: ControllerRole;
+    let controller: ControllerComponent;
     let app: { id: string; clientId: string; principalId: string };
     let outsider: { id: string };
 

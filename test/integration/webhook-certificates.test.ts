@@ -24,7 +24,7 @@ import {
 } from '../../src/webhook/certificates/manager.ts';
 import { serviceCommonName, serviceDnsNames } from '../../src/webhook/certificates/names.ts';
 import { GENERATION_ANNOTATION } from '../../src/webhook/certificates/secret.ts';
-import { startWebhookRole, type WebhookRole } from '../../src/webhook/role.ts';
+import { startWebhookComponent, type WebhookComponent } from '../../src/webhook/component.ts';
 import { CertificateWatcher } from '../../src/webhook/tls.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import { freePort } from '../harness/ports.ts';
@@ -69,7 +69,7 @@ describe.skipIf(!harness)('self-managed webhook certificates', () => {
   const workloadNamespace = `${run}-apps`;
   const configurationName = `aks-entra-access-${run}`;
   const managers: CertificateManager[] = [];
-  let role: WebhookRole | undefined;
+  let role: WebhookComponent | undefined;
 
   function manager(name: string, overrides: Partial<CertificateManagerOptions>): CertificateManager {
     const created = new CertificateManager({
@@ -324,7 +324,7 @@ describe.skipIf(!harness)('self-managed webhook certificates', () => {
         ],
         {},
       );
-      role = await startWebhookRole(config, {
+      role = await startWebhookComponent(config, {
         kubeConfig: kc,
         logger: createLogger('warn'),
         metrics: createMetrics(),

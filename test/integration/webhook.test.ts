@@ -20,7 +20,7 @@ import {
 import { parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
-import { startWebhookRole, type WebhookRole } from '../../src/webhook/role.ts';
+import { startWebhookComponent, type WebhookComponent } from '../../src/webhook/component.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import { createCertificateAuthority, issueCertificate } from '../harness/pki.ts';
 import { freePort } from '../harness/ports.ts';
@@ -61,7 +61,7 @@ describe.skipIf(!harness)('admission webhook through the real apiserver', () => 
   let core: k8s.CoreV1Api;
   let admission: k8s.AdmissionregistrationV1Api;
   let dir: string;
-  const instances: WebhookRole[] = [];
+  const instances: WebhookComponent[] = [];
   let standIn: Server | undefined;
   const configurations: string[] = [];
   const namespaces: string[] = [];
@@ -85,7 +85,7 @@ describe.skipIf(!harness)('admission webhook through the real apiserver', () => 
       ],
       {},
     );
-    const instance = await startWebhookRole(config, {
+    const instance = await startWebhookComponent(config, {
       kubeConfig: kc,
       logger: createLogger('warn'),
       metrics: createMetrics(),

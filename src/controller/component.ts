@@ -1,4 +1,4 @@
-// The controller role, wired: informer caches, work queues for servers and access resources,
+// The controller component, wired: informer caches, work queues for servers and access resources,
 // the Azure and PostgreSQL layers, and the namespace label backfill. Runs only on the leader.
 import * as k8s from '@kubernetes/client-node';
 import { NAMESPACE_OPT_IN_ANNOTATION, NAMESPACE_OPT_IN_LABEL, OPT_IN_VALUE } from '../api/constants.ts';
@@ -18,7 +18,7 @@ import { LeaderElector } from './leader-election.ts';
 import { createServerReconciler } from './server-reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
 
-export interface ControllerRole {
+export interface ControllerComponent {
   /** ARM requests made so far (reads, writes, throttled, conflicts). */
   armStats(): ReturnType<ManagedIdentities['stats']['snapshot']>;
   start(): Promise<void>;
@@ -27,7 +27,7 @@ export interface ControllerRole {
   readonly lostLeadership: Promise<void>;
 }
 
-export interface ControllerRoleDeps {
+export interface ControllerComponentDeps {
   kubeConfig: k8s.KubeConfig;
   logger: Logger;
   metrics: Metrics;
@@ -46,7 +46,7 @@ export function wantedOptInLabel(namespace: k8s.V1Namespace): string | null | un
   return undefined; // already right
 }
 
-export function createControllerRole(config: Config, deps: ControllerRoleDeps): ControllerRole {
+export function createControllerComponent(config: Config, deps: ControllerComponentDeps): ControllerComponent {
   const logger = deps.logger.child({ role: 'controller' });
   const kc = deps.kubeConfig;
   const core = kc.makeApiClient(k8s.CoreV1Api);

@@ -1,4 +1,4 @@
-// The webhook role, wired: caches, handlers, the HTTPS server with its reloadable certificate.
+// The webhook component, wired: caches, handlers, the HTTPS server with its reloadable certificate.
 // Every replica runs it. Ready once the certificate is loaded and the caches have synced.
 // With --cert-mode=self the role first brings its certificates from the Secret into --cert-dir
 // (creating them if no replica has yet) and keeps them renewed; otherwise --cert-dir is filled by
@@ -21,7 +21,7 @@ import { createLookups, type Lookups } from './lookups.ts';
 import { createWebhookApp, createWebhookServer } from './server.ts';
 import { CertificateWatcher } from './tls.ts';
 
-export interface WebhookRole {
+export interface WebhookComponent {
   /** The bound HTTPS port once started (useful when tests pick a free one). */
   readonly port: number;
   /** Known before start, so /readyz can report the role as not ready while it starts. */
@@ -32,7 +32,7 @@ export interface WebhookRole {
   stop(): Promise<void>;
 }
 
-export interface WebhookRoleDeps {
+export interface WebhookComponentDeps {
   kubeConfig: k8s.KubeConfig;
   logger: Logger;
   metrics: Metrics;
@@ -45,7 +45,7 @@ export interface WebhookRoleDeps {
   certificateOptions?: Partial<CertificateManagerOptions>;
 }
 
-export function createWebhookRole(config: Config, deps: WebhookRoleDeps): WebhookRole {
+export function createWebhookComponent(config: Config, deps: WebhookComponentDeps): WebhookComponent {
   const logger = deps.logger.child({ role: 'webhook' });
   const lookups = deps.lookups ?? createLookups(deps.kubeConfig, logger);
   const events = deps.events ?? new EventRecorder(deps.kubeConfig, logger);
@@ -126,8 +126,8 @@ export function createWebhookRole(config: Config, deps: WebhookRoleDeps): Webhoo
   };
 }
 
-export async function startWebhookRole(config: Config, deps: WebhookRoleDeps): Promise<WebhookRole> {
-  const role = createWebhookRole(config, deps);
-  await role.start();
-  return role;
+export async function startWebhookComponent(config: Config, deps: WebhookComponentDeps): Promise<WebhookComponent> {
+  const component = createWebhookComponent(config, deps);
+  await component.start();
+  return component;
 }
