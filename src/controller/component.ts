@@ -46,7 +46,10 @@ export function wantedOptInLabel(namespace: k8s.V1Namespace): string | null | un
   return undefined; // already right
 }
 
-export function createControllerComponent(config: Config, deps: ControllerComponentDeps): ControllerComponent {
+export function createControllerComponent(
+  config: Config,
+  deps: ControllerComponentDeps,
+): ControllerComponent {
   const logger = deps.logger.child({ role: 'controller' });
   const kc = deps.kubeConfig;
   const core = kc.makeApiClient(k8s.CoreV1Api);

@@ -126,7 +126,10 @@ export function createWebhookComponent(config: Config, deps: WebhookComponentDep
   };
 }
 
-export async function startWebhookComponent(config: Config, deps: WebhookComponentDeps): Promise<WebhookComponent> {
+export async function startWebhookComponent(
+  config: Config,
+  deps: WebhookComponentDeps,
+): Promise<WebhookComponent> {
   const component = createWebhookComponent(config, deps);
   await component.start();
   return component;
