@@ -4,14 +4,13 @@
 // and it does not retry the 409 Azure gives a concurrent FIC write at all. Here every attempt goes
 // through the caller's pacing, a 429 waits out its Retry-After, the number of attempts is bounded,
 // and what is left over becomes an AzureRetryableError for the controller's work queue.
+import { type BackoffPolicy, equalJitter, exponentialDelayMs } from '../util/backoff.ts';
 import { type ArmFailure, AzureRetryableError, classifyArmError, RETRYABLE } from './arm-errors.ts';
 
-export interface RetryPolicy {
+/** baseDelayMs is the backoff before the first retry when Azure gives no Retry-After. */
+export interface RetryPolicy extends BackoffPolicy {
   /** Attempts in all, the first included. */
   maxAttempts: number;
-  /** Backoff before the first retry when Azure gives no Retry-After; doubles each retry. */
-  baseDelayMs: number;
-  maxDelayMs: number;
   /**
    * The longest single wait done in-process. A longer Retry-After ends the call at once with an
    * AzureRetryableError: the work queue can wait without holding a worker and the identity's lock.
@@ -35,8 +34,7 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
  * failed together spread out but none retries almost immediately.
  */
 export function backoffDelay(retry: number, policy: RetryPolicy, random: () => number = Math.random): number {
-  const step = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry);
-  return Math.round(step / 2 + (random() * step) / 2);
+  return equalJitter(exponentialDelayMs(retry, policy), random);
 }
 
 export interface RetryHooks {

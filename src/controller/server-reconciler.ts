@@ -8,6 +8,7 @@ import { conditionsEqual, setCondition } from '../kube/conditions.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { InformerCache } from '../kube/informer-cache.ts';
 import type { Logger } from '../observability/logger.ts';
+import { type BackoffPolicy, exponentialDelayMs, KeyedBackoff } from '../util/backoff.ts';
 import type { ReconcileResult } from './workqueue.ts';
 
 export interface ServerProbe {
@@ -27,21 +28,28 @@ export interface ServerReconcilerDeps {
 
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
+/**
+ * Every access resource on a server waits for it (ServerNotReady): a failed probe is retried soon
+ * after a short outage (an Entra or PostgreSQL restart), and no more than twice a minute in a long
+ * one.
+ */
+const SERVER_RETRY: BackoffPolicy = { baseDelayMs: 1000, maxDelayMs: 30_000 };
+
 /** The retry after the `failed`-th probe failure in a row: 1 s, 2 s, 4 s, … up to 30 s. */
 export function serverRetryMs(failed: number): number {
-  return Math.min(30_000, 1000 * 2 ** Math.max(0, failed - 1));
+  return exponentialDelayMs(failed - 1, SERVER_RETRY);
 }
 
 export function createServerReconciler(
   deps: ServerReconcilerDeps,
 ): (key: string) => Promise<ReconcileResult> {
   const now = deps.now ?? (() => new Date());
-  /** Failed probes in a row, per server: the retry doubles from 1 s up to 30 s. */
-  const failures = new Map<string, number>();
+  /** Failed probes in a row, per server: the retry after each is serverRetryMs of their count. */
+  const failures = new KeyedBackoff(SERVER_RETRY);
   return async function reconcile(name: string): Promise<ReconcileResult> {
     const server = await deps.servers.get(name);
     if (!server || server.metadata.deletionTimestamp) {
-      failures.delete(name);
+      failures.forget(name);
       return {};
     }
     const generation = server.metadata.generation ?? 0;
@@ -50,7 +58,7 @@ export function createServerReconciler(
     let retry = deps.resyncMs;
     try {
       const probe = await deps.database.probe(server);
-      failures.delete(name);
+      failures.forget(name);
       version = probe.version;
       ready = probe.entraFunctions
         ? {
@@ -64,11 +72,7 @@ export function createServerReconciler(
             message: `connected, but pgaadauth_list_principals does not exist: enable Microsoft Entra authentication on the server and make ${server.spec.adminRole} an Entra administrator`,
           };
     } catch (error) {
-      // Every access resource on this server waits for it (ServerNotReady): come back soon after a
-      // short outage (an Entra or PostgreSQL restart), and no more than twice a minute in a long one.
-      const failed = (failures.get(name) ?? 0) + 1;
-      failures.set(name, failed);
-      retry = serverRetryMs(failed);
+      retry = failures.when(name);
       ready = {
         status: 'False',
         reason: Reason.DatabaseRequestFailed,

@@ -10,6 +10,8 @@
 import type { ControllerMetrics, ReconcileResultLabel } from '../observability/controller-metrics.ts';
 import { RECONCILE_RESULTS } from '../observability/controller-metrics.ts';
 import type { Logger } from '../observability/logger.ts';
+import { type BackoffPolicy, KeyedBackoff } from '../util/backoff.ts';
+import { findInCauseChain } from '../util/cause-chain.ts';
 
 /** What a reconcile asks for when it returns normally. An empty result means done. */
 export interface ReconcileResult {
@@ -22,12 +24,11 @@ export interface ReconcileResult {
 // biome-ignore lint/suspicious/noConfusingVoidType: a reconcile with nothing to ask may simply return.
 export type ProcessFunction = (key: string) => Promise<ReconcileResult | undefined | void>;
 
-export interface BackoffOptions {
-  /** First retry delay; doubled per consecutive failure. Default 5 ms. */
-  baseDelayMs?: number;
-  /** Cap on the delay. Default 1000 s. */
-  maxDelayMs?: number;
-}
+/** The work queue's backoff policy; each number defaults to controller-runtime's. */
+export type BackoffOptions = Partial<BackoffPolicy>;
+
+/** controller-runtime's per-item defaults: 5 ms, doubled per consecutive failure, up to 1000 s. */
+const DEFAULT_BACKOFF: BackoffPolicy = { baseDelayMs: 5, maxDelayMs: 1_000_000 };
 
 export interface WorkQueueOptions {
   /** Controller name: the `name`/`controller` label of the metrics and the logs. */
@@ -55,44 +56,20 @@ export class RetryAfterError extends Error {
  * chain, so a wrapper that adds context keeps the hint of the error it wraps.
  */
 export function retryAfterMsOf(error: unknown): number | undefined {
-  const seen = new Set<unknown>();
-  let current = error;
-  while (current !== null && typeof current === 'object' && !seen.has(current)) {
-    seen.add(current);
-    const value = (current as { retryAfterMs?: unknown }).retryAfterMs;
-    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
+  const carrier = findInCauseChain(error, (e): e is { retryAfterMs: number } => {
+    const value = (e as { retryAfterMs?: unknown }).retryAfterMs;
+    return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+  });
+  return carrier?.retryAfterMs;
 }
 
-/** Per-key exponential backoff: base · 2^(failures so far), capped (client-go's item limiter). */
-export class ExponentialBackoff {
-  readonly #baseMs: number;
-  readonly #maxMs: number;
-  readonly #failures = new Map<string, number>();
-
+/** Per-key exponential backoff with the work queue's defaults (client-go's item limiter). */
+export class ExponentialBackoff extends KeyedBackoff {
   constructor(options: BackoffOptions = {}) {
-    this.#baseMs = options.baseDelayMs ?? 5;
-    this.#maxMs = options.maxDelayMs ?? 1_000_000;
-    if (!(this.#baseMs > 0) || !(this.#maxMs >= this.#baseMs))
-      throw new Error('backoff needs 0 < baseDelayMs <= maxDelayMs');
-  }
-
-  /** The delay for the next retry of `key`, counting this one as a failure. */
-  when(key: string): number {
-    const failures = this.#failures.get(key) ?? 0;
-    this.#failures.set(key, failures + 1);
-    // 2 ** n overflows to Infinity long before it could misbehave; min() caps it.
-    return Math.min(this.#baseMs * 2 ** failures, this.#maxMs);
-  }
-
-  forget(key: string): void {
-    this.#failures.delete(key);
-  }
-
-  retries(key: string): number {
-    return this.#failures.get(key) ?? 0;
+    super({
+      baseDelayMs: options.baseDelayMs ?? DEFAULT_BACKOFF.baseDelayMs,
+      maxDelayMs: options.maxDelayMs ?? DEFAULT_BACKOFF.maxDelayMs,
+    });
   }
 }
 
