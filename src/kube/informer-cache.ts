@@ -4,6 +4,7 @@
 // the pod's admission can arrive before the watch event.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.ts';
+import { BackoffCounter } from '../util/backoff.ts';
 import { statusOf } from './client.ts';
 
 export interface InformerCacheOptions<T extends k8s.KubernetesObject> {
@@ -17,6 +18,8 @@ export interface InformerCacheOptions<T extends k8s.KubernetesObject> {
   /** Delay before restarting a failed informer; doubled per consecutive failure up to 30 s. */
   restartDelayMs?: number;
 }
+
+const MAX_RESTART_DELAY_MS = 30_000;
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -54,7 +57,8 @@ export class InformerCache<T extends k8s.KubernetesObject> {
   readonly #options: InformerCacheOptions<T>;
   #synced = false;
   #stopped = false;
-  #failures = 0;
+  /** Failed attempts since the last one that listed and started watching. */
+  readonly #restarts: BackoffCounter;
   /** Counts error callbacks: client-node's start() resolves even when its list failed. */
   #errors = 0;
   #onSynced: Array<() => void> = [];
@@ -62,6 +66,8 @@ export class InformerCache<T extends k8s.KubernetesObject> {
 
   constructor(kubeConfig: k8s.KubeConfig, options: InformerCacheOptions<T>) {
     this.#options = options;
+    const base = Math.min(options.restartDelayMs ?? 1000, MAX_RESTART_DELAY_MS);
+    this.#restarts = new BackoffCounter({ baseDelayMs: base, maxDelayMs: MAX_RESTART_DELAY_MS });
     // As k8s.makeInformer, with what is cached (list items and watch objects) stripped.
     this.#informer = new k8s.ListWatch<T>(
       options.path,
@@ -76,9 +82,6 @@ export class InformerCache<T extends k8s.KubernetesObject> {
     this.#informer.on('error', (error) => {
       this.#errors += 1;
       this.#restart(error);
-    });
-    this.#informer.on('connect', () => {
-      this.#failures = 0;
     });
   }
 
@@ -97,7 +100,11 @@ export class InformerCache<T extends k8s.KubernetesObject> {
   async #attempt(): Promise<void> {
     const errorsBefore = this.#errors;
     await this.#informer.start();
-    if (this.#errors === errorsBefore && !this.#synced) {
+    if (this.#errors !== errorsBefore) return;
+    // Listed and watching: only now does the backoff start over. Not on client-node's 'connect',
+    // which it emits before it lists, so a failing list would be retried every base delay forever.
+    this.#restarts.reset();
+    if (!this.#synced) {
       this.#synced = true;
       for (const resolve of this.#onSynced.splice(0)) resolve();
     }
@@ -132,9 +139,7 @@ export class InformerCache<T extends k8s.KubernetesObject> {
 
   #restart(error: unknown): void {
     if (this.#stopped) return;
-    const base = this.#options.restartDelayMs ?? 1000;
-    const delay = Math.min(base * 2 ** this.#failures, 30_000);
-    this.#failures += 1;
+    const delay = this.#restarts.next();
     this.#options.logger.warn(
       { kind: this.#options.kind, err: (error as Error)?.message ?? String(error), retryInMs: delay },
       'watch failed; restarting informer',
