@@ -10,9 +10,14 @@
 //      without a restart. When the trusted CA changed, first wait until the apiserver has had
 //      time to see the new bundle, so no admission meets a certificate it cannot verify.
 // A pass runs at start, every minute, and on watch events for the Secret and the configuration.
+// The retry of a failed pass is this class's own loop, not the controller's WorkQueue: a pass
+// carries a forced renewal and hands its result to the caller, start() waits for the first
+// success and stop() cuts a propagation wait short, none of which a queue of one string key
+// carries. Only the backoff itself is shared (util/backoff.ts).
 import type * as k8s from '@kubernetes/client-node';
 import type { Config } from '../../config.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { BackoffCounter } from '../../util/backoff.ts';
 import { readServingPair, writeServingFiles } from './cert-dir.ts';
 import { expiresAt, isIssuedBy, parseCertificate, splitPemCertificates } from './inspect.ts';
 import { createCertificateAuthority, issueServingCertificate, type PemPair } from './issue.ts';
@@ -92,7 +97,8 @@ export interface SyncResult {
 const DEFAULT_RESYNC_MS = 60_000;
 const DEFAULT_PROPAGATION_MS = 3_000;
 const MAX_PASSES = 5;
-const MAX_RETRY_MS = 60_000;
+/** A failed pass is retried after 1 s, doubled per failure in a row, up to a minute. */
+const RETRY_BACKOFF = { baseDelayMs: 1000, maxDelayMs: 60_000 };
 
 export class CertificateManager {
   readonly #options: CertificateManagerOptions;
@@ -106,7 +112,8 @@ export class CertificateManager {
   #queued = false;
   #stopped = false;
   #synced = false;
-  #failures = 0;
+  /** Failed passes in a row, at start and after it; a successful pass starts over. */
+  readonly #failures = new BackoffCounter(RETRY_BACKOFF);
   #servingNotAfter = 0;
   #lastBundleStatus: BundleOutcome['status'] | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -160,12 +167,14 @@ export class CertificateManager {
    */
   async start(): Promise<void> {
     this.#stopped = false;
-    for (let failures = 0; !this.#stopped; failures++) {
+    this.#failures.reset();
+    while (!this.#stopped) {
       try {
         await this.sync();
+        this.#failures.reset();
         break;
       } catch (error) {
-        const retryInMs = Math.min(1000 * 2 ** failures, MAX_RETRY_MS);
+        const retryInMs = this.#failures.next();
         this.#logger.warn({ err: (error as Error).message, retryInMs }, 'webhook certificates not ready yet');
         await this.#sleep(retryInMs);
       }
@@ -209,12 +218,11 @@ export class CertificateManager {
     this.#queued = true;
     this.sync().then(
       () => {
-        this.#failures = 0;
+        this.#failures.reset();
       },
       (error: unknown) => {
         if (this.#stopped) return;
-        const retryInMs = Math.min(1000 * 2 ** this.#failures, MAX_RETRY_MS);
-        this.#failures += 1;
+        const retryInMs = this.#failures.next();
         this.#logger.warn({ err: (error as Error).message, retryInMs }, 'webhook certificate check failed');
         clearTimeout(this.#retryTimer);
         this.#retryTimer = setTimeout(() => this.#request(), retryInMs);

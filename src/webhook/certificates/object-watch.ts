@@ -3,8 +3,12 @@
 // the minute loop would notice later: another replica's renewal, a reset caBundle.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../../observability/logger.ts';
+import { BackoffCounter } from '../../util/backoff.ts';
 
-const MAX_DELAY_MS = 30_000;
+/** After a failure: 1 s, doubled per failure in a row, up to 30 s. */
+const FAILURE_BACKOFF = { baseDelayMs: 1000, maxDelayMs: 30_000 };
+/** After the server ended the stream normally (its timeout): reconnect almost at once. */
+const RECONNECT_DELAY_MS = 200;
 
 export class ObjectWatch {
   readonly #watch: k8s.Watch;
@@ -14,7 +18,8 @@ export class ObjectWatch {
   readonly #logger: Logger;
   #abort: AbortController | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #failures = 0;
+  /** Failures since the last event, which proves the watch works. */
+  readonly #failures = new BackoffCounter(FAILURE_BACKOFF);
   #stopped = true;
 
   constructor(kubeConfig: k8s.KubeConfig, path: string, name: string, onEvent: () => void, logger: Logger) {
@@ -43,7 +48,7 @@ export class ObjectWatch {
         this.#path,
         { fieldSelector: `metadata.name=${this.#name}` },
         () => {
-          this.#failures = 0;
+          this.#failures.reset();
           this.#onEvent();
         },
         (error: unknown) => this.#again(error),
@@ -56,8 +61,7 @@ export class ObjectWatch {
   #again(error: unknown): void {
     if (this.#stopped) return;
     const failed = error !== null && error !== undefined && (error as Error).name !== 'AbortError';
-    if (failed) this.#failures += 1;
-    const delay = failed ? Math.min(1000 * 2 ** (this.#failures - 1), MAX_DELAY_MS) : 200;
+    const delay = failed ? this.#failures.next() : RECONNECT_DELAY_MS;
     if (failed) {
       this.#logger.debug(
         { path: this.#path, name: this.#name, err: (error as Error).message, retryInMs: delay },
