@@ -89,7 +89,7 @@ describe('someInCauseChain', () => {
     ['nothing in a cycle', wrappedLoop, 'absent', false],
     ['a primitive', 'inner', 'inner', false],
     ['undefined', undefined, 'inner', false],
-  ])('%s: %s', (_name, error, tag, expected) => {
+  ])('%s', (_name, error, tag, expected) => {
     expect(someInCauseChain(error, hasTag(tag))).toBe(expected);
   });
 });
