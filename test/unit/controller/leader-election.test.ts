@@ -90,6 +90,19 @@ function callbacks() {
   return { cb, signals, stopped };
 }
 
+/** Two candidates on one lease store: `a` runs and takes the lease, then `b` runs for `waitMs`. */
+async function aLeadsThenBWaits(waitMs: number) {
+  const leases = new MemoryLeases();
+  const a = elector(leases, 'a');
+  const b = elector(leases, 'b');
+  const first = callbacks();
+  const aRunning = a.run(first.cb);
+  await vi.advanceTimersByTimeAsync(0);
+  const bRunning = b.run(callbacks().cb);
+  await vi.advanceTimersByTimeAsync(waitMs);
+  return { leases, a, b, first, aRunning, bRunning };
+}
+
 beforeEach(() => {
   vi.useFakeTimers({ now: new Date('2026-11-22T10:00:00.000Z') });
 });
@@ -162,13 +175,7 @@ describe('LeaderElector', () => {
   });
 
   it('keeps a second candidate waiting while the lease is valid', async () => {
-    const leases = new MemoryLeases();
-    const a = elector(leases, 'a');
-    const b = elector(leases, 'b');
-    void a.run(callbacks().cb);
-    await vi.advanceTimersByTimeAsync(0);
-    void b.run(callbacks().cb);
-    await vi.advanceTimersByTimeAsync(30_000);
+    const { leases, a, b } = await aLeadsThenBWaits(30_000);
     expect(a.isLeader).toBe(true);
     expect(b.isLeader).toBe(false);
     expect(leases.lease?.spec?.holderIdentity).toBe('a');
@@ -185,17 +192,10 @@ describe('LeaderElector', () => {
   });
 
   it('hands over at the next poll after a graceful stop, which releases the lease', async () => {
-    const leases = new MemoryLeases();
-    const a = elector(leases, 'a');
-    const b = elector(leases, 'b');
-    const first = callbacks();
-    const running = a.run(first.cb);
-    await vi.advanceTimersByTimeAsync(0);
-    void b.run(callbacks().cb);
-    await vi.advanceTimersByTimeAsync(100);
+    const { leases, a, b, first, aRunning } = await aLeadsThenBWaits(100);
 
     await a.stop();
-    await running;
+    await aRunning;
     expect(first.stopped).toHaveBeenCalledTimes(1);
     expect(first.signals[0]?.aborted).toBe(true);
     expect(leases.lease?.spec?.holderIdentity).toBeUndefined();
@@ -212,13 +212,7 @@ describe('LeaderElector', () => {
   });
 
   it('takes over an abandoned lease only once it has expired', async () => {
-    const leases = new MemoryLeases();
-    const a = elector(leases, 'a');
-    const b = elector(leases, 'b');
-    void a.run(callbacks().cb);
-    await vi.advanceTimersByTimeAsync(0);
-    void b.run(callbacks().cb);
-    await vi.advanceTimersByTimeAsync(1200);
+    const { leases, a, b } = await aLeadsThenBWaits(1200);
     const lastRenew = parseMicroTime(leases.lease?.spec?.renewTime)!;
     await a.stop({ release: false });
     expect(leases.lease?.spec?.holderIdentity).toBe('a');
@@ -308,16 +302,10 @@ describe('LeaderElector', () => {
   });
 
   it('stops campaigning without touching a lease it does not hold', async () => {
-    const leases = new MemoryLeases();
-    const a = elector(leases, 'a');
-    const b = elector(leases, 'b');
-    void a.run(callbacks().cb);
-    await vi.advanceTimersByTimeAsync(0);
-    const done = b.run(callbacks().cb);
-    await vi.advanceTimersByTimeAsync(600);
+    const { leases, a, b, bRunning } = await aLeadsThenBWaits(600);
     const writes = leases.writes.length;
     await b.stop();
-    await done;
+    await bRunning;
     expect(leases.writes).toHaveLength(writes);
     expect(leases.lease?.spec?.holderIdentity).toBe('a');
     expect(() => b.run(callbacks().cb)).not.toThrow();

@@ -147,15 +147,23 @@ describe('planCertificates', () => {
 });
 
 describe('nextBundle', () => {
-  it('puts a new CA first and keeps the old one until the old serving certificate expires', async () => {
-    const previous = stored({ tlsCrt: servingFromOldCa.certPem, caCrt: oldCa.certPem, caKey: oldCa.keyPem });
-    const bundle = nextBundle({
+  /**
+   * nextBundle with these defaults but for `changes`: a rotation to `ca` at T0, nothing stored, and
+   * adopted CAs kept 30 days.
+   */
+  const next = (changes: Partial<Parameters<typeof nextBundle>[0]>) =>
+    nextBundle({
       action: 'rotate-ca',
       ca: ca.certPem,
-      stored: previous,
+      stored: undefined,
       adoptedRetentionMs: 30 * DAY,
       now: T0,
+      ...changes,
     });
+
+  it('puts a new CA first and keeps the old one until the old serving certificate expires', async () => {
+    const previous = stored({ tlsCrt: servingFromOldCa.certPem, caCrt: oldCa.certPem, caKey: oldCa.keyPem });
+    const bundle = next({ stored: previous });
     expect(bundleOf(bundle.caCrt)).toEqual([fp(ca.certPem), fp(oldCa.certPem)]);
     expect(bundle.retainUntil).toEqual(new X509Certificate(servingFromOldCa.certPem).validToDate);
   });
@@ -163,13 +171,7 @@ describe('nextBundle', () => {
   it('keeps the old CA at least RELOAD_GRACE_MS, so every replica can reload first', async () => {
     const almostExpired = await issue(oldCa, at(-90 + 0.0001), 90);
     const previous = stored({ tlsCrt: almostExpired.certPem, caCrt: oldCa.certPem, caKey: oldCa.keyPem });
-    const bundle = nextBundle({
-      action: 'rotate-ca',
-      ca: ca.certPem,
-      stored: previous,
-      adoptedRetentionMs: 30 * DAY,
-      now: T0,
-    });
+    const bundle = next({ stored: previous });
     expect(bundle.retainUntil).toEqual(new Date(T0.getTime() + RELOAD_GRACE_MS));
   });
 
@@ -192,13 +194,7 @@ describe('nextBundle', () => {
       },
       { retainUntil: at(5) },
     );
-    const bundle = nextBundle({
-      action: 'rotate-ca',
-      ca: ca.certPem,
-      stored: previous,
-      adoptedRetentionMs: 30 * DAY,
-      now: T0,
-    });
+    const bundle = next({ stored: previous });
     expect(bundleOf(bundle.caCrt)).toEqual([fp(ca.certPem), fp(oldCa.certPem), fp(oldest.certPem)]);
   });
 
@@ -207,63 +203,32 @@ describe('nextBundle', () => {
       { tlsCrt: servingFromOldCa.certPem, caCrt: oldCa.certPem + serving.certPem, caKey: oldCa.keyPem },
       { retainUntil: at(-1) },
     );
-    const bundle = nextBundle({
-      action: 'rotate-ca',
-      ca: ca.certPem,
-      stored: previous,
-      adoptedRetentionMs: 30 * DAY,
-      now: T0,
-    });
+    const bundle = next({ stored: previous });
     expect(bundleOf(bundle.caCrt)).toEqual([fp(ca.certPem), fp(oldCa.certPem)]);
   });
 
   it('with no Secret, keeps what the configuration trusted for a while (adopted)', () => {
-    const bundle = nextBundle({
-      action: 'rotate-ca',
-      ca: ca.certPem,
-      stored: undefined,
-      adopted: [oldCa.certPem, ca.certPem],
-      adoptedRetentionMs: 30 * DAY,
-      now: T0,
-    });
+    const bundle = next({ adopted: [oldCa.certPem, ca.certPem] });
     expect(bundleOf(bundle.caCrt)).toEqual([fp(ca.certPem), fp(oldCa.certPem)]);
     expect(bundle.retainUntil).toEqual(at(30));
   });
 
   it('is the CA alone on a first install', () => {
-    const bundle = nextBundle({
-      action: 'rotate-ca',
-      ca: ca.certPem,
-      stored: undefined,
-      adoptedRetentionMs: 30 * DAY,
-      now: T0,
-    });
+    const bundle = next({});
     expect(bundleOf(bundle.caCrt)).toEqual([fp(ca.certPem)]);
     expect(bundle.retainUntil).toBeUndefined();
   });
 
   it('leaves the bundle as it is when only the serving certificate is renewed', () => {
     const rotating = stored({ caCrt: ca.certPem + oldCa.certPem }, { retainUntil: at(10) });
-    const bundle = nextBundle({
-      action: 'issue-serving',
-      ca: ca.certPem,
-      stored: rotating,
-      adoptedRetentionMs: 30 * DAY,
-      now: at(1),
-    });
+    const bundle = next({ action: 'issue-serving', stored: rotating, now: at(1) });
     expect(bundleOf(bundle.caCrt)).toEqual([fp(ca.certPem), fp(oldCa.certPem)]);
     expect(bundle.retainUntil).toEqual(at(10));
   });
 
   it('prunes to the current CA', () => {
     const rotating = stored({ caCrt: ca.certPem + oldCa.certPem }, { retainUntil: at(10) });
-    const bundle = nextBundle({
-      action: 'prune-bundle',
-      ca: ca.certPem,
-      stored: rotating,
-      adoptedRetentionMs: 30 * DAY,
-      now: at(11),
-    });
+    const bundle = next({ action: 'prune-bundle', stored: rotating, now: at(11) });
     expect(bundleOf(bundle.caCrt)).toEqual([fp(ca.certPem)]);
     expect(bundle.retainUntil).toBeUndefined();
   });
