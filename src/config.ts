@@ -1,19 +1,25 @@
-// The process configuration: every flag, its ENTRA_ACCESS_* environment twin, its default, and
-// its validation, in one table. Pure: parseConfig(argv, env) either returns a complete typed
-// Config or throws a ConfigError naming the flag and what to change.
+// The process configuration: the subcommands, the option groups each accepts, and every flag with
+// its ENTRA_ACCESS_* environment twin, its default and its validation. A flag is in the group of
+// the part of the process that reads it. Pure: parseCommand(command, argv, env) (for `run`,
+// parseConfig(argv, env)) either returns the command's complete typed config or throws a
+// ConfigError naming the flag and what to change. Nothing here loads express, the Kubernetes
+// client or the Azure SDKs: every subcommand's start-up, the proxy's too, reads this file.
 import { parseArgs } from 'node:util';
 import { DEFAULT_WEBHOOK_CONFIGURATION_NAME } from './api/constants.ts';
 import { parseLabelList } from './webhook/policy/labels.ts';
 
 export type InjectionModeSetting = 'auto' | 'label' | 'inject';
 export type AzureCloud = 'AzurePublicCloud' | 'AzureUSGovernment' | 'AzureChinaCloud';
-export type Role = 'webhook' | 'controller';
+/** A process component `entra-access run` can start; each has an option group of its own name. */
+export type Component = 'webhook' | 'controller';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 /** external: someone else (cert-manager) provides --cert-dir; self: the operator manages it. */
 export type CertMode = 'external' | 'self';
 
+/** The configuration of `entra-access run`. */
 export interface Config {
-  roles: Role[];
+  /** The components to start: those --webhook / --controller name, else all of them. */
+  components: Component[];
   kubeconfig?: string;
   namespace: string;
   bindAddress: string;
@@ -71,9 +77,6 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Roles this build can run; `run` with no role flag starts all of them. */
-export const AVAILABLE_ROLES: readonly Role[] = ['webhook', 'controller'];
-
 /** Entra authority per cloud: what pods get as AZURE_AUTHORITY_HOST unless overridden. */
 export const AUTHORITY_HOSTS: Record<AzureCloud, string> = {
   AzurePublicCloud: 'https://login.microsoftonline.com/',
@@ -87,136 +90,193 @@ interface Option {
   help: string;
 }
 
-/** Flag name → definition. The environment twin of `--foo-bar` is ENTRA_ACCESS_FOO_BAR. */
-export const OPTIONS = {
+interface OptionGroup {
+  /** Heading of the group in --help. */
+  title: string;
+  /** What the group configures, for --help. */
+  about: string;
+  /** The component the group configures; `run` starts it, and its boolean flag selects it. */
+  component?: Component;
+  options: Record<string, Option>;
+}
+
+/**
+ * The flags, by option group: a flag is in the group of the part of the process that reads it.
+ * Flag name → definition; the environment twin of `--foo-bar` is ENTRA_ACCESS_FOO_BAR. A name is
+ * in one group only (test/unit/config.test.ts checks).
+ */
+export const OPTION_GROUPS = {
+  common: {
+    title: 'Common',
+    about: 'the process: Kubernetes access, logs, the metrics and health servers, the Azure cloud',
+    options: {
+      kubeconfig: {
+        type: 'string',
+        help: 'Path to a kubeconfig; else $KUBECONFIG, else the in-cluster service account.',
+      },
+      namespace: {
+        type: 'string',
+        default: 'entra-access-system',
+        help: 'The namespace entra-access runs in; it is never mutated.',
+      },
+      'bind-address': {
+        type: 'string',
+        default: '0.0.0.0',
+        help: 'Address the webhook, metrics and health servers bind.',
+      },
+      'metrics-port': { type: 'string', default: '8080', help: 'HTTP port serving /metrics; 0 disables it.' },
+      'health-port': {
+        type: 'string',
+        default: '8081',
+        help: 'HTTP port serving /healthz and /readyz; 0 disables it.',
+      },
+      'log-level': { type: 'string', default: 'info', help: 'debug, info, warn or error.' },
+      'azure-cloud': {
+        type: 'string',
+        default: 'AzurePublicCloud',
+        help: 'AzurePublicCloud, AzureUSGovernment or AzureChinaCloud: sets the defaults of the authority host, the ARM endpoint and the PostgreSQL token scope.',
+      },
+      'authority-host': { type: 'string', help: "Entra authority for pods (https); default: the cloud's." },
+    },
+  },
   webhook: {
-    type: 'boolean',
-    help: 'Run the admission webhook role (with no role flag, every available role runs).',
+    title: 'Webhook',
+    about: 'the admission webhook component: its HTTPS server, serving certificates, what it injects',
+    component: 'webhook',
+    options: {
+      webhook: {
+        type: 'boolean',
+        help: 'Run the admission webhook component (with neither --webhook nor --controller, both run).',
+      },
+      'webhook-port': { type: 'string', default: '9443', help: 'HTTPS port of the admission webhook.' },
+      'cert-dir': {
+        type: 'string',
+        default: '/tmp/k8s-webhook-server/serving-certs',
+        help: 'Directory with tls.crt and tls.key for the webhook; reloaded when they change.',
+      },
+      'cert-mode': {
+        type: 'string',
+        default: 'external',
+        help: 'external: tls.crt/tls.key in --cert-dir come from elsewhere (cert-manager); self: the operator keeps a CA and serving certificate in --cert-secret-name, writes them to --cert-dir, patches the CA bundle into --webhook-configuration-name and renews them.',
+      },
+      'cert-secret-name': {
+        type: 'string',
+        default: 'entra-access-webhook-tls',
+        help: 'Cert mode self: the kubernetes.io/tls Secret in --namespace holding tls.crt, tls.key, ca.crt (and the CA key).',
+      },
+      'webhook-configuration-name': {
+        type: 'string',
+        default: DEFAULT_WEBHOOK_CONFIGURATION_NAME,
+        help: 'Cert mode self: the MutatingWebhookConfiguration whose webhooks get the CA bundle.',
+      },
+      'webhook-service-name': {
+        type: 'string',
+        default: 'entra-access-webhook',
+        help: 'Cert mode self: the webhook Service; the certificate names <svc>, <svc>.<ns>, <svc>.<ns>.svc and <svc>.<ns>.svc.cluster.local.',
+      },
+      'ca-validity': {
+        type: 'string',
+        default: '8760h',
+        help: 'Cert mode self: lifetime of a new CA (a duration: 8760h, 90m, 1h30m, 30d).',
+      },
+      'cert-validity': {
+        type: 'string',
+        default: '2160h',
+        help: 'Cert mode self: lifetime of a new serving certificate (at most --ca-validity).',
+      },
+      'cert-renew-before': {
+        type: 'string',
+        default: '720h',
+        help: 'Cert mode self: renew a certificate (and the CA) when it has less than this left.',
+      },
+      'webhook-max-request-bytes': {
+        type: 'string',
+        default: '3145728',
+        help: 'Largest AdmissionReview body accepted (the apiserver caps requests at 3 MiB).',
+      },
+      'injection-mode': {
+        type: 'string',
+        default: 'auto',
+        help: 'label: labels only (the AKS workload-identity add-on injects the rest); inject: also env and token volume; auto: label if the add-on webhook exists, else inject.',
+      },
+      'extra-pod-labels': {
+        type: 'string',
+        default: '',
+        help: 'Labels added to every enabled pod, k=v,k2=v2.',
+      },
+      'tenant-id': {
+        type: 'string',
+        default: '',
+        help: "Entra tenant ID (GUID) for service accounts and pods when the identity's own tenant is not known yet (namespace default client IDs, a resource not reconciled yet).",
+      },
+    },
   },
-  controller: { type: 'boolean', help: 'Run the controller role (leader-elected).' },
-  kubeconfig: {
-    type: 'string',
-    help: 'Path to a kubeconfig; else $KUBECONFIG, else the in-cluster service account.',
+  controller: {
+    title: 'Controller',
+    about: 'the controller component: federated credentials, leader election, reconciles',
+    component: 'controller',
+    options: {
+      controller: {
+        type: 'boolean',
+        help: 'Run the controller component (leader-elected; with neither --webhook nor --controller, both run).',
+      },
+      'cluster-name': {
+        type: 'string',
+        default: 'aks',
+        help: 'Short name of this cluster, part of every federated credential name (controller).',
+      },
+      'oidc-issuer-url': {
+        type: 'string',
+        help: "The cluster's OIDC issuer URL (az aks show --query oidcIssuerProfile.issuerUrl); required by the controller.",
+      },
+      'leader-elect': {
+        type: 'string',
+        default: 'true',
+        help: 'Elect one controller among the replicas (Lease).',
+      },
+      'leader-election-namespace': { type: 'string', help: 'Namespace of the Lease; default: --namespace.' },
+      'leader-election-id': {
+        type: 'string',
+        default: 'entra-access-controller',
+        help: 'Name of the Lease.',
+      },
+      'leader-election-lease-duration': {
+        type: 'string',
+        default: '15',
+        help: 'Seconds a standby waits after the last renewal before it takes the lease (whole seconds).',
+      },
+      'leader-election-renew-deadline': {
+        type: 'string',
+        default: '10',
+        help: 'Seconds the leader keeps retrying a failed renewal before it steps down; less than the lease duration.',
+      },
+      'leader-election-retry-period': {
+        type: 'string',
+        default: '2',
+        help: 'Seconds between attempts to acquire or renew the lease; less than the renew deadline.',
+      },
+      'arm-endpoint': { type: 'string', help: "Azure Resource Manager endpoint; default: the cloud's." },
+      'postgres-token-scope': {
+        type: 'string',
+        help: "Entra scope of PostgreSQL tokens; default: the cloud's.",
+      },
+      'max-concurrent-reconciles': { type: 'string', default: '4', help: 'Reconciles that run at once.' },
+      'resync-period': {
+        type: 'string',
+        default: '600',
+        help: 'Seconds between full reconciles of every resource (drift repair); a resync without change writes nothing.',
+      },
+    },
   },
-  namespace: {
-    type: 'string',
-    default: 'entra-access-system',
-    help: 'The namespace entra-access runs in; it is never mutated.',
-  },
-  'bind-address': {
-    type: 'string',
-    default: '0.0.0.0',
-    help: 'Address the webhook, metrics and health servers bind.',
-  },
-  'webhook-port': { type: 'string', default: '9443', help: 'HTTPS port of the admission webhook.' },
-  'cert-dir': {
-    type: 'string',
-    default: '/tmp/k8s-webhook-server/serving-certs',
-    help: 'Directory with tls.crt and tls.key for the webhook; reloaded when they change.',
-  },
-  'cert-mode': {
-    type: 'string',
-    default: 'external',
-    help: 'external: tls.crt/tls.key in --cert-dir come from elsewhere (cert-manager); self: the operator keeps a CA and serving certificate in --cert-secret-name, writes them to --cert-dir, patches the CA bundle into --webhook-configuration-name and renews them.',
-  },
-  'cert-secret-name': {
-    type: 'string',
-    default: 'entra-access-webhook-tls',
-    help: 'Cert mode self: the kubernetes.io/tls Secret in --namespace holding tls.crt, tls.key, ca.crt (and the CA key).',
-  },
-  'webhook-configuration-name': {
-    type: 'string',
-    default: DEFAULT_WEBHOOK_CONFIGURATION_NAME,
-    help: 'Cert mode self: the MutatingWebhookConfiguration whose webhooks get the CA bundle.',
-  },
-  'webhook-service-name': {
-    type: 'string',
-    default: 'entra-access-webhook',
-    help: 'Cert mode self: the webhook Service; the certificate names <svc>, <svc>.<ns>, <svc>.<ns>.svc and <svc>.<ns>.svc.cluster.local.',
-  },
-  'ca-validity': {
-    type: 'string',
-    default: '8760h',
-    help: 'Cert mode self: lifetime of a new CA (a duration: 8760h, 90m, 1h30m, 30d).',
-  },
-  'cert-validity': {
-    type: 'string',
-    default: '2160h',
-    help: 'Cert mode self: lifetime of a new serving certificate (at most --ca-validity).',
-  },
-  'cert-renew-before': {
-    type: 'string',
-    default: '720h',
-    help: 'Cert mode self: renew a certificate (and the CA) when it has less than this left.',
-  },
-  'webhook-max-request-bytes': {
-    type: 'string',
-    default: '3145728',
-    help: 'Largest AdmissionReview body accepted (the apiserver caps requests at 3 MiB).',
-  },
-  'metrics-port': { type: 'string', default: '8080', help: 'HTTP port serving /metrics; 0 disables it.' },
-  'health-port': {
-    type: 'string',
-    default: '8081',
-    help: 'HTTP port serving /healthz and /readyz; 0 disables it.',
-  },
-  'injection-mode': {
-    type: 'string',
-    default: 'auto',
-    help: 'label: labels only (the AKS workload-identity add-on injects the rest); inject: also env and token volume; auto: label if the add-on webhook exists, else inject.',
-  },
-  'extra-pod-labels': { type: 'string', default: '', help: 'Labels added to every enabled pod, k=v,k2=v2.' },
-  'tenant-id': {
-    type: 'string',
-    default: '',
-    help: "Entra tenant ID (GUID) for service accounts and pods when the identity's own tenant is not known yet (namespace default client IDs, a resource not reconciled yet).",
-  },
-  'azure-cloud': {
-    type: 'string',
-    default: 'AzurePublicCloud',
-    help: 'AzurePublicCloud, AzureUSGovernment or AzureChinaCloud: sets the defaults of the authority host, the ARM endpoint and the PostgreSQL token scope.',
-  },
-  'authority-host': { type: 'string', help: "Entra authority for pods (https); default: the cloud's." },
-  'log-level': { type: 'string', default: 'info', help: 'debug, info, warn or error.' },
-  'cluster-name': {
-    type: 'string',
-    default: 'aks',
-    help: 'Short name of this cluster, part of every federated credential name (controller).',
-  },
-  'oidc-issuer-url': {
-    type: 'string',
-    help: "The cluster's OIDC issuer URL (az aks show --query oidcIssuerProfile.issuerUrl); required by the controller.",
-  },
-  'leader-elect': {
-    type: 'string',
-    default: 'true',
-    help: 'Elect one controller among the replicas (Lease).',
-  },
-  'leader-election-namespace': { type: 'string', help: 'Namespace of the Lease; default: --namespace.' },
-  'leader-election-id': { type: 'string', default: 'entra-access-controller', help: 'Name of the Lease.' },
-  'leader-election-lease-duration': {
-    type: 'string',
-    default: '15',
-    help: 'Seconds a standby waits after the last renewal before it takes the lease (whole seconds).',
-  },
-  'leader-election-renew-deadline': {
-    type: 'string',
-    default: '10',
-    help: 'Seconds the leader keeps retrying a failed renewal before it steps down; less than the lease duration.',
-  },
-  'leader-election-retry-period': {
-    type: 'string',
-    default: '2',
-    help: 'Seconds between attempts to acquire or renew the lease; less than the renew deadline.',
-  },
-  'arm-endpoint': { type: 'string', help: "Azure Resource Manager endpoint; default: the cloud's." },
-  'postgres-token-scope': { type: 'string', help: "Entra scope of PostgreSQL tokens; default: the cloud's." },
-  'max-concurrent-reconciles': { type: 'string', default: '4', help: 'Reconciles that run at once.' },
-  'resync-period': {
-    type: 'string',
-    default: '600',
-    help: 'Seconds between full reconciles of every resource (drift repair); a resync without change writes nothing.',
-  },
+} as const satisfies Record<string, OptionGroup>;
+
+export type OptionGroupName = keyof typeof OPTION_GROUPS;
+
+/** Every flag of every group, by name. */
+export const OPTIONS = {
+  ...OPTION_GROUPS.common.options,
+  ...OPTION_GROUPS.webhook.options,
+  ...OPTION_GROUPS.controller.options,
 } as const satisfies Record<string, Option>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -242,19 +302,110 @@ export function parseDuration(text: string): number | undefined {
   return ((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(m ?? 0)) * 60_000 + Number(s ?? 0) * 1000;
 }
 
+/** A subcommand as the configuration sees it: its name, what it does, the option groups it reads. */
+export interface CommandSpec {
+  name: string;
+  /** One line for `entra-access --help`. */
+  summary: string;
+  /** The option groups whose flags (and environment twins) the command accepts. */
+  groups: readonly OptionGroupName[];
+}
+
+/**
+ * The subcommands: the option groups each accepts and the typed configuration it builds from them
+ * (src/main.ts says how each starts). A new subcommand is a row here with its groups (a new group
+ * in OPTION_GROUPS if it needs flags of its own), a function building its config from a
+ * SettingsReader, and its start in src/main.ts.
+ */
+export const COMMANDS = {
+  run: {
+    name: 'run',
+    summary:
+      'Run the operator: the admission webhook (every replica) and the controller (the elected leader), or only the one --webhook or --controller names.',
+    groups: ['common', 'webhook', 'controller'],
+    config: runConfig,
+  },
+} as const satisfies Record<string, CommandSpec & { config: (read: SettingsReader) => unknown }>;
+
+export type CommandName = keyof typeof COMMANDS;
+/** The typed configuration `entra-access <command>` runs with. */
+export type CommandConfig<C extends CommandName> = ReturnType<(typeof COMMANDS)[C]['config']>;
+
+export function isCommandName(name: string): name is CommandName {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+/** `entra-access <command> [argv]`'s configuration from argv and env, or a ConfigError. */
+export function parseCommand<C extends CommandName>(
+  name: C,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): CommandConfig<C> {
+  const command = COMMANDS[name];
+  return command.config(readSettings(command, argv, env)) as CommandConfig<C>;
+}
+
+/** `entra-access run [argv]`'s configuration. */
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  return parseCommand('run', argv, env);
+}
+
+/** The option group that holds `flag`, for messages. */
+function groupOf(flag: string): OptionGroupName | undefined {
+  return (Object.keys(OPTION_GROUPS) as OptionGroupName[]).find((group) =>
+    Object.hasOwn(OPTION_GROUPS[group].options, flag),
+  );
+}
+
+/** The values of a command's settings, each from its flag, else its environment twin, else its default. */
+export interface SettingsReader {
+  env: NodeJS.ProcessEnv;
+  /** A string setting, with where it came from for messages. */
+  setting(name: OptionName): { value: string; from: string };
+  /** A boolean flag: true if given; else its environment twin (true/1/yes, false/0/no); else undefined. */
+  bool(name: OptionName): boolean | undefined;
+  integer(name: OptionName, min: number, max: number): number;
+  /** Seconds, decimals allowed (e.g. 0.5), within (0, max]. */
+  seconds(name: OptionName, max: number): number;
+  oneOf<T extends string>(name: OptionName, allowed: readonly T[]): T;
+}
+
+/**
+ * Reads `command`'s flags from argv: a flag of a group the command does not accept is refused,
+ * naming the flag and the command. Environment twins are read only for accepted flags, so a
+ * variable meant for another command (a sidecar inherits the pod's) is ignored.
+ */
+export function readSettings(command: CommandSpec, argv: string[], env: NodeJS.ProcessEnv): SettingsReader {
+  const accepted = new Set(command.groups.flatMap((group) => Object.keys(OPTION_GROUPS[group].options)));
+  const helpHint = `Run "entra-access ${command.name} --help" for the flags.`;
   let parsed: { values: Record<string, string | boolean | undefined> };
   try {
-    // Defaults are applied below, after the environment; parseArgs must not fill them in.
+    // Every known flag is parsed (so one of another group gets the message below, not "unknown").
+    // Defaults are applied later, after the environment; parseArgs must not fill them in.
     const options = Object.fromEntries(Object.entries(OPTIONS).map(([name, { type }]) => [name, { type }]));
     parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
   } catch (error) {
-    throw new ConfigError(`${(error as Error).message}. Run "entra-access run --help" for the flags.`);
+    throw new ConfigError(`${(error as Error).message}. ${helpHint}`);
+  }
+  for (const flag of Object.keys(parsed.values)) {
+    if (accepted.has(flag)) continue;
+    const group = groupOf(flag);
+    const takers = Object.values(COMMANDS as Record<string, CommandSpec>)
+      .filter((other) => group !== undefined && other.groups.includes(group))
+      .map((other) => `"entra-access ${other.name}"`);
+    throw new ConfigError(
+      `--${flag}: not a flag of "entra-access ${command.name}"; it is a ${group} flag${takers.length > 0 ? `, for ${takers.join(' and ')}` : ''}. ${helpHint}`,
+    );
   }
   const flags = parsed.values as Partial<Record<OptionName, string | boolean>>;
+  const known = (name: OptionName): void => {
+    // A command reading a setting outside its groups is a bug in COMMANDS, not a user error.
+    if (!accepted.has(name))
+      throw new Error(`entra-access ${command.name} reads --${name}, not in its groups`);
+  };
 
-  /** A string setting: flag, else environment, else default; with where it came from for messages. */
   const setting = (name: OptionName): { value: string; from: string } => {
+    known(name);
     const flag = flags[name];
     if (typeof flag === 'string') return { value: flag, from: `--${name}` };
     const fromEnv = env[envName(name)];
@@ -263,7 +414,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     const option: Option = OPTIONS[name];
     return { value: option.default ?? '', from: `--${name}` };
   };
-  const bool = (name: 'webhook' | 'controller'): boolean | undefined => {
+  const bool = (name: OptionName): boolean | undefined => {
+    known(name);
     if (flags[name] === true) return true;
     const fromEnv = env[envName(name)];
     if (fromEnv === undefined || fromEnv === '') return undefined;
@@ -279,7 +431,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     }
     return n;
   };
-  /** Seconds, decimals allowed (e.g. 0.5), within (0, max]. */
   const seconds = (name: OptionName, max: number): number => {
     const { value, from } = setting(name);
     const n = Number(value);
@@ -297,14 +448,19 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     }
     return value as T;
   };
+  return { env, setting, bool, integer, seconds, oneOf };
+}
 
-  const wanted = (['webhook', 'controller'] as const).filter((role) => bool(role) === true);
-  const roles: Role[] = wanted.length > 0 ? wanted : [...AVAILABLE_ROLES];
-  for (const role of roles) {
-    if (!AVAILABLE_ROLES.includes(role)) {
-      throw new ConfigError(`--${role}: the ${role} role is not available in this version of entra-access`);
-    }
-  }
+/** `entra-access run`: the components asked for, and the settings of all of them. */
+function runConfig(read: SettingsReader): Config {
+  const { env, setting, integer, seconds, oneOf } = read;
+  // The groups of `run` that configure a component: --webhook / --controller pick among them.
+  const available = COMMANDS.run.groups.flatMap((group) => {
+    const component: Component | undefined = (OPTION_GROUPS[group] as OptionGroup).component;
+    return component ? [component] : [];
+  });
+  const wanted = available.filter((component) => read.bool(component) === true);
+  const components: Component[] = wanted.length > 0 ? wanted : available;
 
   const namespace = setting('namespace');
   if (!DNS_LABEL.test(namespace.value)) {
@@ -336,6 +492,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const httpsUrl = (name: OptionName, required: boolean): string | undefined => {
     const { value, from } = setting(name);
     if (value === '') {
+      // "role" here is the controller component; the message stays as users and docs know it.
       if (required) throw new ConfigError(`${from}: required by the controller role`);
       return undefined;
     }
@@ -353,7 +510,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       `${clusterName.from}: expected a DNS label of at most 40 characters, got "${clusterName.value}"`,
     );
   }
-  const runsController = roles.includes('controller');
+  const runsController = components.includes('controller');
   // client-go's rules: RetryPeriod < RenewDeadline < LeaseDuration, so a leader steps down before
   // a standby may consider its lease expired.
   const leaseDuration = integer('leader-election-lease-duration', 1, 3600);
@@ -397,7 +554,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
 
   const kubeconfig = setting('kubeconfig').value || env.KUBECONFIG || undefined;
   const config: Config = {
-    roles,
+    components,
     namespace: namespace.value,
     bindAddress: setting('bind-address').value,
     webhookPort: integer('webhook-port', 1, 65535),
@@ -478,19 +635,61 @@ function certificatesConfig(
   };
 }
 
-/** `entra-access run --help`. */
-export function usage(): string {
-  const lines = [
-    'Usage: entra-access run [flags]',
-    '',
-    'Flags (each also read from its environment variable):',
-  ];
-  for (const [name, option] of Object.entries(OPTIONS) as Array<[string, Option]>) {
+/** The help lines of one option group's flags. */
+function groupUsage(group: OptionGroupName, takenBy?: string[]): string[] {
+  const { title, about, options } = OPTION_GROUPS[group] as OptionGroup;
+  const lines = [`${title} flags (${about})${takenBy ? `, accepted by ${takenBy.join(', ')}` : ''}:`];
+  for (const [name, option] of Object.entries(options)) {
     const def = option.default ? ` (default "${option.default}")` : '';
     lines.push(
       `  --${name}${option.type === 'string' ? ' value' : ''}  [${envName(name)}]${def}`,
       `      ${option.help}`,
     );
+  }
+  return lines;
+}
+
+/** `entra-access <command> --help`: the command's flags, by option group. */
+export function usage(command: CommandName | CommandSpec = 'run'): string {
+  const spec: CommandSpec = typeof command === 'string' ? COMMANDS[command] : command;
+  const lines = [
+    `Usage: entra-access ${spec.name} [flags]`,
+    '',
+    spec.summary,
+    '',
+    `Flags by option group (${spec.groups.join(', ')}), each also read from its environment variable:`,
+  ];
+  for (const group of spec.groups) lines.push('', ...groupUsage(group));
+  return lines.join('\n');
+}
+
+/** `entra-access --help`: the commands with their option groups, then each group's flags once. */
+export function help(): string {
+  const commands = Object.values(COMMANDS as Record<string, CommandSpec>);
+  const width = Math.max(...commands.map((command) => command.name.length), 'help'.length);
+  const lines = [
+    'entra-access: Entra Workload ID and Entra PostgreSQL access for AKS',
+    '',
+    'Usage: entra-access <command> [flags]',
+    '',
+    'Commands:',
+  ];
+  for (const command of commands) {
+    lines.push(
+      `  ${command.name.padEnd(width)}  ${command.summary}`,
+      `  ${' '.repeat(width)}  Option groups: ${command.groups.join(', ')}.`,
+    );
+  }
+  lines.push(
+    `  ${'help'.padEnd(width)}  This help; "entra-access help <command>" or "entra-access <command> --help" prints one command's.`,
+    '',
+    'Flags by option group, each also read from its environment variable:',
+  );
+  for (const group of Object.keys(OPTION_GROUPS) as OptionGroupName[]) {
+    const takers = commands
+      .filter((command) => command.groups.includes(group))
+      .map((command) => command.name);
+    lines.push('', ...groupUsage(group, takers));
   }
   return lines.join('\n');
 }

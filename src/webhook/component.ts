@@ -1,8 +1,8 @@
 // The webhook component, wired: caches, handlers, the HTTPS server with its reloadable certificate.
 // Every replica runs it. Ready once the certificate is loaded and the caches have synced.
-// With --cert-mode=self the role first brings its certificates from the Secret into --cert-dir
-// (creating them if no replica has yet) and keeps them renewed; otherwise --cert-dir is filled by
-// someone else, e.g. cert-manager.
+// With --cert-mode=self the component first brings its certificates from the Secret into
+// --cert-dir (creating them if no replica has yet) and keeps them renewed; otherwise --cert-dir is
+// filled by someone else, e.g. cert-manager.
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type * as k8s from '@kubernetes/client-node';
@@ -24,7 +24,7 @@ import { CertificateWatcher } from './tls.ts';
 export interface WebhookComponent {
   /** The bound HTTPS port once started (useful when tests pick a free one). */
   readonly port: number;
-  /** Known before start, so /readyz can report the role as not ready while it starts. */
+  /** Known before start, so /readyz can report the component as not ready while it starts. */
   readiness: ReadinessCheck[];
   /** With --cert-mode=self, the manager of the serving certificates. */
   readonly certificateManager: CertificateManager | undefined;
@@ -46,6 +46,8 @@ export interface WebhookComponentDeps {
 }
 
 export function createWebhookComponent(config: Config, deps: WebhookComponentDeps): WebhookComponent {
+  // The log field naming the component stays `role`, as the controller's does: `component` is the
+  // logger's base field, the program's name (src/observability/logger.ts).
   const logger = deps.logger.child({ role: 'webhook' });
   const lookups = deps.lookups ?? createLookups(deps.kubeConfig, logger);
   const events = deps.events ?? new EventRecorder(deps.kubeConfig, logger);

@@ -228,7 +228,7 @@ describe.skipIf(!helmBin.path)(`helm chart${helmBin.reason ? ` (skipped: ${helmB
       const config = parsedConfig(
         render({ namespace, set: ['azure.oidcIssuerUrl=https://issuer.example/x/'] }),
       );
-      expect(config.roles).toEqual(['webhook', 'controller']);
+      expect(config.components).toEqual(['webhook', 'controller']);
       expect(config.namespace).toBe(namespace);
       expect(config.certDir).toBe('/tmp/k8s-webhook-server/serving-certs');
       expect(config.controller.oidcIssuerUrl).toBe('https://issuer.example/x/');

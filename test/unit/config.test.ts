@@ -1,15 +1,29 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_WEBHOOK_CONFIGURATION_NAME } from '../../src/api/constants.ts';
-import { ConfigError, envName, parseConfig, parseDuration, usage } from '../../src/config.ts';
+import {
+  COMMANDS,
+  type CommandSpec,
+  ConfigError,
+  envName,
+  help,
+  OPTION_GROUPS,
+  OPTIONS,
+  type OptionGroupName,
+  parseCommand,
+  parseConfig,
+  parseDuration,
+  readSettings,
+  usage,
+} from '../../src/config.ts';
 
 const ISSUER = '--oidc-issuer-url=https://westeurope.oic.prod-aks.azure.com/tenant/cluster/';
 const DAY_MS = 86_400_000;
 
 describe('parseConfig', () => {
-  it('has the controller-runtime defaults, and runs both roles unless told otherwise', () => {
+  it('has the controller-runtime defaults, and runs both components unless told otherwise', () => {
     const config = parseConfig([ISSUER], {});
     expect(config).toMatchObject({
-      roles: ['webhook', 'controller'],
+      components: ['webhook', 'controller'],
       namespace: 'entra-access-system',
       webhookPort: 9443,
       metricsPort: 8080,
@@ -35,10 +49,14 @@ describe('parseConfig', () => {
     });
   });
 
-  it('runs only the roles asked for', () => {
-    expect(parseConfig(['--webhook'], {}).roles).toEqual(['webhook']);
-    expect(parseConfig(['--controller', ISSUER], {}).roles).toEqual(['controller']);
-    expect(parseConfig([], { ENTRA_ACCESS_WEBHOOK: 'true' }).roles).toEqual(['webhook']);
+  it('runs only the components asked for', () => {
+    expect(parseConfig(['--webhook'], {}).components).toEqual(['webhook']);
+    expect(parseConfig(['--controller', ISSUER], {}).components).toEqual(['controller']);
+    expect(parseConfig([], { ENTRA_ACCESS_WEBHOOK: 'true' }).components).toEqual(['webhook']);
+    expect(parseConfig(['--webhook', '--controller', ISSUER], {}).components).toEqual([
+      'webhook',
+      'controller',
+    ]);
   });
 
   it('takes flags over environment over defaults', () => {
@@ -247,5 +265,152 @@ describe('parseConfig', () => {
       expect(text).toContain(`--${flag}`);
       expect(text).toContain(envName(flag));
     }
+  });
+});
+
+/** A valid value for each flag without a usable default, to give it on the command line. */
+const SAMPLE: Record<string, string> = {
+  kubeconfig: '/tmp/kubeconfig',
+  'authority-host': 'https://login.example/',
+  'extra-pod-labels': 'team=payments',
+  'tenant-id': '72f988bf-86f1-41af-91ab-2d7cd011db47',
+  'oidc-issuer-url': 'https://issuer.example/tenant/cluster/',
+  'leader-election-namespace': 'leases',
+  'arm-endpoint': 'https://management.example/',
+  'postgres-token-scope': 'https://ossrdbms-aad.database.example/.default',
+};
+
+/** `--flag` or `--flag=value`, with a value the flag accepts. */
+function validArg(flag: string): string {
+  const option: { type: string; default?: string } = OPTIONS[flag as keyof typeof OPTIONS];
+  if (option.type === 'boolean') return `--${flag}`;
+  const value = SAMPLE[flag] ?? option.default;
+  if (value === undefined) throw new Error(`no sample value for --${flag}: add one to SAMPLE`);
+  return `--${flag}=${value}`;
+}
+
+const GROUP_NAMES = Object.keys(OPTION_GROUPS) as OptionGroupName[];
+const flagsOf = (group: OptionGroupName): string[] => Object.keys(OPTION_GROUPS[group].options);
+/** Each (group, flag) pair. */
+const GROUPED_FLAGS = GROUP_NAMES.flatMap((group) => flagsOf(group).map((flag) => [group, flag] as const));
+/** A command that accepts only the common flags, as `entra-access proxy` may. */
+const COMMON_ONLY: CommandSpec = {
+  name: 'proxy',
+  summary: 'A command with the common flags only.',
+  groups: ['common'],
+};
+
+describe('subcommands and option groups', () => {
+  it('puts every flag in exactly one group', () => {
+    const all = GROUP_NAMES.flatMap(flagsOf);
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.sort()).toEqual(Object.keys(OPTIONS).sort());
+  });
+
+  it.each([
+    ['kubeconfig', 'common'],
+    ['namespace', 'common'],
+    ['bind-address', 'common'],
+    ['metrics-port', 'common'],
+    ['log-level', 'common'],
+    ['azure-cloud', 'common'],
+    ['authority-host', 'common'],
+    ['webhook', 'webhook'],
+    ['cert-mode', 'webhook'],
+    ['injection-mode', 'webhook'],
+    ['tenant-id', 'webhook'],
+    ['controller', 'controller'],
+    ['oidc-issuer-url', 'controller'],
+    ['leader-elect', 'controller'],
+    ['arm-endpoint', 'controller'],
+  ] as const)('puts --%s in the %s group (the part of the process that reads it)', (flag, group) => {
+    expect(flagsOf(group)).toContain(flag);
+  });
+
+  it('has `run` accept the common, webhook and controller groups', () => {
+    expect(COMMANDS.run.groups).toEqual(['common', 'webhook', 'controller']);
+  });
+
+  it.each(GROUPED_FLAGS)('has `run` accept the %s flag --%s', (_group, flag) => {
+    const args = [validArg(flag), ...(flag === 'oidc-issuer-url' ? [] : [ISSUER])];
+    expect(() => parseConfig(args, {})).not.toThrow();
+    expect(parseCommand('run', args, {})).toEqual(parseConfig(args, {}));
+  });
+
+  it.each(GROUPED_FLAGS.filter(([group]) => group !== 'common'))(
+    'has a command without the %s group refuse --%s, naming the flag and the command',
+    (group, flag) => {
+      const read = () => readSettings(COMMON_ONLY, [validArg(flag)], {});
+      expect(read).toThrow(ConfigError);
+      expect(read).toThrow(
+        `--${flag}: not a flag of "entra-access proxy"; it is a ${group} flag, for "entra-access run". Run "entra-access proxy --help" for the flags.`,
+      );
+    },
+  );
+
+  it('has a command accept the flags of its groups, and read them with their environment twins', () => {
+    const read = readSettings(COMMON_ONLY, ['--log-level=debug'], { ENTRA_ACCESS_NAMESPACE: 'apps' });
+    expect(read.setting('log-level')).toEqual({ value: 'debug', from: '--log-level' });
+    expect(read.setting('namespace')).toEqual({
+      value: 'apps',
+      from: '--namespace (from ENTRA_ACCESS_NAMESPACE)',
+    });
+  });
+
+  it("ignores the environment twins of another group's flags (a sidecar inherits the pod's)", () => {
+    const env = { ENTRA_ACCESS_WEBHOOK_PORT: 'not a port', ENTRA_ACCESS_WEBHOOK: 'maybe' };
+    expect(() => readSettings(COMMON_ONLY, [], env)).not.toThrow();
+    // Reading a setting outside the command's groups is a bug in the command table, not a user error.
+    const read = readSettings(COMMON_ONLY, [], env);
+    expect(() => read.setting('webhook-port')).toThrow(/entra-access proxy reads --webhook-port/);
+    expect(() => read.setting('webhook-port')).not.toThrow(ConfigError);
+  });
+
+  it('still calls an unknown flag unknown', () => {
+    expect(() => readSettings(COMMON_ONLY, ['--no-such-flag'], {})).toThrow(
+      /Unknown option '--no-such-flag'. Run "entra-access proxy --help" for the flags./,
+    );
+  });
+
+  it('prints `run --help` by option group, each flag under its group', () => {
+    const text = usage('run');
+    expect(text).toMatch(/^Usage: entra-access run \[flags\]/);
+    expect(text).toContain('Flags by option group (common, webhook, controller)');
+    const headings = GROUP_NAMES.map((group) => text.indexOf(`\n${OPTION_GROUPS[group].title} flags (`));
+    expect(headings.every((at) => at > 0)).toBe(true);
+    expect([...headings].sort((a, b) => a - b)).toEqual(headings);
+    GROUP_NAMES.forEach((group, i) => {
+      for (const flag of flagsOf(group)) {
+        const at = text.indexOf(
+          `\n  --${flag}${OPTIONS[flag as keyof typeof OPTIONS].type === 'string' ? ' value' : ''}  [`,
+        );
+        expect(at, `--${flag} under ${group}`).toBeGreaterThan(headings[i]!);
+        if (i + 1 < headings.length) expect(at, `--${flag} under ${group}`).toBeLessThan(headings[i + 1]!);
+      }
+    });
+    expect(usage()).toBe(text);
+  });
+
+  it("prints a command's help with its groups only", () => {
+    const text = usage(COMMON_ONLY);
+    expect(text).toMatch(/^Usage: entra-access proxy \[flags\]/);
+    expect(text).toContain('Common flags (');
+    expect(text).not.toContain('Webhook flags');
+    expect(text).not.toContain('--webhook-port');
+  });
+
+  it('prints `entra-access --help` with the commands, their groups, and every group once', () => {
+    const text = help();
+    expect(text).toContain('Usage: entra-access <command> [flags]');
+    expect(text).toMatch(/\n {2}run +Run the operator/);
+    expect(text).toContain('Option groups: common, webhook, controller.');
+    expect(text).toMatch(/\n {2}help +This help/);
+    for (const group of GROUP_NAMES) {
+      expect(text.split(`\n${OPTION_GROUPS[group].title} flags (`)).toHaveLength(2);
+      expect(text).toMatch(
+        new RegExp(`\\n${OPTION_GROUPS[group].title} flags \\([^\\n]*\\), accepted by run:`),
+      );
+    }
+    for (const flag of Object.keys(OPTIONS)) expect(text).toContain(`--${flag}`);
   });
 });
