@@ -1,6 +1,7 @@
 // The entra-access process as users run it: `entra-access run` in a child process against the
 // harness apiserver. Health and readiness (gated on the certificate and the caches), metrics,
-// certificate reload without a restart, bad requests answered 4xx with a reason, config errors.
+// certificate reload without a restart, bad requests answered 4xx with a reason, config errors;
+// and, without the harness, the commands' help and an unknown command.
 import { spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -232,6 +233,9 @@ describe.skipIf(!harness)('the entra-access process', () => {
       outcome: 'skipped',
     });
     expect(lines.some((line) => line.msg === 'serving certificate reloaded')).toBe(true);
+    expect(lines.find((line) => line.msg === 'starting entra-access')).toMatchObject({
+      components: ['webhook'],
+    });
   });
 
   it('stops with exit code 2 and names the flag on bad configuration', () => {
@@ -273,5 +277,57 @@ describe.skipIf(!harness)('the entra-access process', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+  });
+});
+
+describe('the entra-access commands', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
+
+  it.each([[[]], [['--help']], [['-h']], [['help']]])(
+    'prints the commands and every option group for %j',
+    (args) => {
+      const result = cli(...args);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain('Usage: entra-access <command> [flags]');
+      expect(result.stdout).toMatch(/\n {2}run +Run the operator/);
+      expect(result.stdout).toContain('Option groups: common, webhook, controller.');
+      for (const heading of ['Common flags (', 'Webhook flags (', 'Controller flags (']) {
+        expect(result.stdout).toContain(`\n${heading}`);
+      }
+    },
+  );
+
+  it.each([[['run', '--help']], [['run', '-h']], [['help', 'run']], [['run', '--webhook', '--help']]])(
+    "prints run's flags by option group for %j",
+    (args) => {
+      const result = cli(...args);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toMatch(/^Usage: entra-access run \[flags\]/);
+      const at = (text: string) => result.stdout.indexOf(text);
+      expect(at('\nCommon flags (')).toBeLessThan(at('\n  --kubeconfig value'));
+      expect(at('\n  --kubeconfig value')).toBeLessThan(at('\nWebhook flags ('));
+      expect(at('\nWebhook flags (')).toBeLessThan(at('\n  --webhook-port value'));
+      expect(at('\n  --webhook-port value')).toBeLessThan(at('\nController flags ('));
+      expect(at('\nController flags (')).toBeLessThan(at('\n  --oidc-issuer-url value'));
+    },
+  );
+
+  it.each([[['serve']], [['help', 'serve']], [['--webhook']]])(
+    'stops with exit code 2 on the unknown command %j, naming the commands there are',
+    (args) => {
+      const result = cli(...args);
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(
+        /^entra-access: unknown command "[^"]+"; the commands are "run", "help"\n$/,
+      );
+    },
+  );
+
+  it('stops with exit code 2 on a flag no command has', () => {
+    const result = cli('run', '--no-such-flag');
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(
+      `Unknown option '--no-such-flag'. Run "entra-access run --help" for the flags.`,
+    );
   });
 });
