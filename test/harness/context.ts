@@ -27,4 +27,4 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-export { pollUntil } from './poll.ts';
+export { poller, pollFor, pollUntil, sleep } from './poll.ts';

@@ -18,3 +18,28 @@ export async function pollUntil<T>(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/**
+ * pollUntil with one file's own patience, so that its waits read `until(read, ok)`:
+ * `const until = poller({ timeoutMs: 20_000 })`; a call may still pass its own timeout.
+ */
+export function poller(defaults: { timeoutMs: number; intervalMs?: number }) {
+  return <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = defaults.timeoutMs): Promise<T> =>
+    pollUntil(read, ok, timeoutMs, defaults.intervalMs ?? 100);
+}
+
+/** Polls a yes/no `check` until it holds or `timeoutMs` has passed; whether it held. */
+export function pollFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<boolean> {
+  return pollUntil(
+    async () => check(),
+    (held) => held,
+    timeoutMs,
+    intervalMs,
+  );
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -10,18 +10,27 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import pg from 'pg';
 import { ACCESS_PLURAL, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
-import type { EntraDatabaseAccess, EntraDatabaseServer, Grant, TablePrivilege } from '../../src/api/types.ts';
+import type {
+  Condition,
+  EntraDatabaseAccess,
+  EntraDatabaseAccessSpec,
+  EntraDatabaseServer,
+  Grant,
+  TablePrivilege,
+} from '../../src/api/types.ts';
 import { parseConfig } from '../../src/config.ts';
 import { type ControllerComponent, createControllerComponent } from '../../src/controller/component.ts';
+import { statusOf } from '../../src/kube/client.ts';
 import { createLogger, type Logger } from '../../src/observability/logger.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
-import type { AzureEmulatorClient } from './azure-emulator/client.ts';
+import type { AzureEmulatorClient, FicView } from './azure-emulator/client.ts';
 import type { HarnessInfo } from './harness.ts';
+import { API, mergePatch } from './kube.ts';
 import { pollUntil } from './poll.ts';
 import { type ManagedProcess, startProcess } from './processes.ts';
 import { POSTGRES_SCOPE, serviceAccountToken, workloadIdentityCredential } from './workload-identity.ts';
 
-export const API = { group: GROUP, version: VERSION } as const;
+export { API };
 export const MAIN_SCRIPT = new URL('../../src/main.ts', import.meta.url).pathname;
 
 /** The harness superuser URL pointed at another database (direct, not through the Entra gateway). */
@@ -127,9 +136,19 @@ export interface AccessOptions {
   database: string;
   roleName?: string;
   memberOf?: string[];
-  grants?: Grant[];
+  /** Default: CONNECT on the database; `null`: no spec.grants at all. */
+  grants?: Grant[] | null;
   deletionPolicy?: 'Delete' | 'Orphan';
 }
+
+/** CONNECT on the database, USAGE on schema public and SELECT on `tables` in it: an app that reads them. */
+export const readGrants = (...tables: string[]): Grant[] => [
+  { on: 'database', privileges: ['CONNECT'] },
+  { on: 'schema', schema: 'public', privileges: ['USAGE'] },
+  ...(tables.length > 0
+    ? [{ on: 'tables' as const, schema: 'public', tables, privileges: ['SELECT' as const] }]
+    : []),
+];
 
 export async function createAccess(
   custom: k8s.CustomObjectsApi,
@@ -149,7 +168,7 @@ export async function createAccess(
       spec: {
         ...rest,
         identity: { resourceId: identity },
-        grants: grants ?? [{ on: 'database', privileges: ['CONNECT'] }],
+        ...(grants === null ? {} : { grants: grants ?? [{ on: 'database', privileges: ['CONNECT'] }] }),
       },
     },
   });
@@ -177,8 +196,62 @@ export const listAccesses = async (
     }
   ).items;
 
-export const conditionOf = (access: EntraDatabaseAccess | undefined, type = 'Ready') =>
-  access?.status?.conditions?.find((c) => c.type === type);
+/** Changes an existing access resource's spec with a merge patch; the resource as patched. */
+export const patchAccess = (
+  custom: k8s.CustomObjectsApi,
+  namespace: string,
+  name: string,
+  spec: Partial<EntraDatabaseAccessSpec>,
+): Promise<EntraDatabaseAccess> =>
+  custom.patchNamespacedCustomObject(
+    { ...API, plural: ACCESS_PLURAL, namespace, name, body: { spec } },
+    mergePatch,
+  ) as Promise<EntraDatabaseAccess>;
+
+/** A condition of an access resource or a server, by type (Ready unless told). */
+export const conditionOf = (
+  resource: { status?: { conditions?: Condition[] } } | undefined,
+  type = 'Ready',
+): Condition | undefined => resource?.status?.conditions?.find((c) => c.type === type);
+
+/** Changes an existing EntraDatabaseServer's spec with a merge patch. */
+export const patchServer = (
+  custom: k8s.CustomObjectsApi,
+  name: string,
+  spec: Partial<EntraDatabaseServer['spec']>,
+): Promise<EntraDatabaseServer> =>
+  custom.patchClusterCustomObject(
+    { ...API, plural: SERVER_PLURAL, name, body: { spec } },
+    mergePatch,
+  ) as Promise<EntraDatabaseServer>;
+
+export const readServer = (custom: k8s.CustomObjectsApi, name: string): Promise<EntraDatabaseServer> =>
+  custom.getClusterCustomObject({ ...API, plural: SERVER_PLURAL, name }) as Promise<EntraDatabaseServer>;
+
+/**
+ * Polls the EntraDatabaseServer until it is Ready=True or `timeoutMs` has passed, and returns it
+ * as last read, for the caller's assertions.
+ */
+export const waitForServerReady = (
+  custom: k8s.CustomObjectsApi,
+  name: string,
+  timeoutMs = 60_000,
+): Promise<EntraDatabaseServer> =>
+  pollUntil(
+    () => readServer(custom, name),
+    (server) => conditionOf(server)?.status === 'True',
+    timeoutMs,
+    200,
+  );
+
+/** The federated credentials on an identity of the Azure emulator; throws when there is no such identity. */
+export async function ficsOf(emulator: AzureEmulatorClient, identityId: string): Promise<FicView[]> {
+  const identity = (await emulator.listIdentities()).find(
+    (i) => i.id.toLowerCase() === identityId.toLowerCase(),
+  );
+  if (!identity) throw new Error(`the Azure emulator has no identity ${identityId}`);
+  return identity.federatedIdentityCredentials;
+}
 
 /** Ready=True for the resource's current generation. */
 export const isReady = (access: EntraDatabaseAccess | undefined): boolean =>
@@ -292,6 +365,24 @@ export function startOperatorProcess(
     env: { ...operatorEnv(info, options.tokenFile), ...options.env },
     readyWhen: (output) => output.includes('starting entra-access'),
     timeoutMs: 30_000,
+  });
+}
+
+/**
+ * The controller alone as a process (`run --controller`), with the operator's token written to
+ * `dir` (its log goes there too): no leader election, no metrics or health port.
+ */
+export async function startControllerProcess(
+  info: HarnessInfo,
+  kubeConfig: k8s.KubeConfig,
+  options: { dir: string; clusterName: string },
+): Promise<ManagedProcess> {
+  return startOperatorProcess(info, {
+    name: 'controller',
+    logDir: options.dir,
+    tokenFile: await writeOperatorToken(info, kubeConfig, options.dir),
+    clusterName: options.clusterName,
+    args: ['--controller', '--leader-elect=false', '--metrics-port=0', '--health-port=0'],
   });
 }
 
@@ -481,16 +572,7 @@ export async function applyFleetAccess(
 
 /** Changes an existing fleet access's grants to those of `access` (a merge patch of spec.grants). */
 export async function patchFleetGrants(custom: k8s.CustomObjectsApi, access: FleetAccess): Promise<void> {
-  await custom.patchNamespacedCustomObject(
-    {
-      ...API,
-      plural: ACCESS_PLURAL,
-      namespace: access.namespace,
-      name: access.name,
-      body: { spec: { grants: fleetGrants(access) } },
-    },
-    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-  );
+  await patchAccess(custom, access.namespace, access.name, { grants: fleetGrants(access) });
 }
 
 export async function deleteAccess(
@@ -499,6 +581,27 @@ export async function deleteAccess(
   name: string,
 ): Promise<void> {
   await custom.deleteNamespacedCustomObject({ ...API, plural: ACCESS_PLURAL, namespace, name });
+}
+
+/**
+ * Deletes an access resource and polls until it is gone or `timeoutMs` has passed: the resource as
+ * last read, undefined once gone. With `missingOk`, one that is gone already is no error.
+ */
+export async function deleteAccessAndWait(
+  custom: k8s.CustomObjectsApi,
+  namespace: string,
+  name: string,
+  options: { timeoutMs?: number; missingOk?: boolean } = {},
+): Promise<EntraDatabaseAccess | undefined> {
+  await deleteAccess(custom, namespace, name).catch((error: unknown) => {
+    if (!options.missingOk || statusOf(error) !== 404) throw error;
+  });
+  return pollUntil(
+    () => readAccess(custom, namespace, name),
+    (access) => access === undefined,
+    options.timeoutMs ?? 60_000,
+    200,
+  );
 }
 
 /**

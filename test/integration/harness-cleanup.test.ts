@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
-import { harnessInfo } from '../harness/context.ts';
+import { harnessInfo, pollFor } from '../harness/context.ts';
 import type { HarnessInfo } from '../harness/harness.ts';
 
 const script = new URL('../harness/start-harness.ts', import.meta.url).pathname;
@@ -16,15 +16,6 @@ function processesUsing(dir: string): string[] {
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
-}
-
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return check();
 }
 
 describe.skipIf(!harnessInfo())('harness clean-up', () => {
@@ -40,7 +31,7 @@ describe.skipIf(!harnessInfo())('harness clean-up', () => {
     expect(existsSync(info.dir)).toBe(true);
 
     child.kill('SIGKILL');
-    expect(await until(() => processesUsing(info.dir).length === 0 && !existsSync(info.dir), 20_000)).toBe(
+    expect(await pollFor(() => processesUsing(info.dir).length === 0 && !existsSync(info.dir), 20_000)).toBe(
       true,
     );
   }, 120_000);

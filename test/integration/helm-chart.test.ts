@@ -3,60 +3,34 @@
 // rejecting typos and wrong types, RBAC without wildcards, the chart's CRDs equal to crds/, and
 // `helm install` into the harness kube-apiserver, where every rendered object must be accepted.
 
-import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AZURE_WI_WEBHOOK_CONFIGURATION_NAME } from '../../src/api/constants.ts';
 import { OPTIONS, parseConfig } from '../../src/config.ts';
 import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
+import {
+  CHART,
+  findHelm,
+  type HelmResult,
+  helmTemplate,
+  type ChartObject as Obj,
+  REPO,
+  runHelm,
+} from '../harness/helm.ts';
 
-const repo = resolve(import.meta.dirname, '../..');
-const chart = join(repo, 'charts/entra-access');
-const ciValues = (name: string) => join(chart, 'ci', name);
+const ciValues = (name: string) => join(CHART, 'ci', name);
 
-/** The helm binary, or why there is none (outside CI the file then skips, as the harness does). */
-function findHelm(): { path?: string; reason?: string } {
-  try {
-    const path = execFileSync('bash', ['hack/build-helm.sh'], {
-      cwd: repo,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 30 * 60_000,
-    }).trim();
-    return { path };
-  } catch (error) {
-    const reason = `hack/build-helm.sh failed: ${(error as Error).message}`;
-    if (process.env.CI === 'true') throw new Error(reason);
-    return { reason };
-  }
-}
 const helmBin = findHelm();
 
 // helm keeps a cache, config and data directory; this file's own, removed at the end.
 const helmHome = mkdtempSync(join(tmpdir(), 'helm-home-'));
 afterAll(() => rmSync(helmHome, { recursive: true, force: true }));
 
-function helm(
-  args: string[],
-  env: Record<string, string> = {},
-): { status: number; stdout: string; stderr: string } {
-  const result = spawnSync(helmBin.path!, args, {
-    cwd: repo,
-    encoding: 'utf8',
-    timeout: 120_000,
-    env: {
-      ...process.env,
-      HELM_CACHE_HOME: join(helmHome, 'cache'),
-      HELM_CONFIG_HOME: join(helmHome, 'config'),
-      HELM_DATA_HOME: join(helmHome, 'data'),
-      ...env,
-    },
-  });
-  return { status: result.status ?? -1, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
-}
+const helm = (args: string[], env: Record<string, string> = {}): HelmResult =>
+  runHelm(helmBin.path!, helmHome, args, env);
 
 interface RenderOptions {
   values?: string[];
@@ -76,7 +50,7 @@ function templateArgs({
 }: RenderOptions) {
   return [
     release,
-    chart,
+    CHART,
     '--namespace',
     namespace,
     ...values.flatMap((file) => ['--values', file]),
@@ -85,12 +59,8 @@ function templateArgs({
   ];
 }
 
-type Obj = k8s.KubernetesObject & Record<string, unknown>;
-
 function render(options: RenderOptions = {}): Obj[] {
-  const result = helm(['template', ...templateArgs(options)]);
-  if (result.status !== 0) throw new Error(`helm template failed: ${result.stderr}`);
-  return (k8s.loadAllYaml(result.stdout) as Array<Obj | null>).filter((o): o is Obj => o !== null);
+  return helmTemplate(helmBin.path!, helmHome, templateArgs(options));
 }
 
 function renderFails(options: RenderOptions): string {
@@ -665,23 +635,23 @@ describe.skipIf(!helmBin.path)(`helm chart${helmBin.reason ? ` (skipped: ${helmB
   });
 
   it('lints with --strict, with the default values and every ci/ values file', () => {
-    const files = readdirSync(join(chart, 'ci')).filter((f) => f.endsWith('.yaml'));
+    const files = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('.yaml'));
     expect(files.length).toBeGreaterThanOrEqual(3);
     for (const values of [[], ...files.map((f) => ['--values', ciValues(f)])]) {
-      const result = helm(['lint', '--strict', chart, ...values]);
+      const result = helm(['lint', '--strict', CHART, ...values]);
       expect(result.status, `${values.join(' ')}\n${result.stdout}${result.stderr}`).toBe(0);
     }
   });
 
   it('ships exactly the CRDs in crds/ (run `make sync-chart-crds` after changing them)', () => {
-    const source = readdirSync(join(repo, 'crds'))
+    const source = readdirSync(join(REPO, 'crds'))
       .filter((f) => f.endsWith('.yaml'))
       .sort();
-    const shipped = readdirSync(join(chart, 'crds')).sort();
+    const shipped = readdirSync(join(CHART, 'crds')).sort();
     expect(shipped).toEqual(source);
     for (const file of source) {
-      expect(readFileSync(join(chart, 'crds', file), 'utf8'), `charts/entra-access/crds/${file}`).toBe(
-        readFileSync(join(repo, 'crds', file), 'utf8'),
+      expect(readFileSync(join(CHART, 'crds', file), 'utf8'), `charts/entra-access/crds/${file}`).toBe(
+        readFileSync(join(REPO, 'crds', file), 'utf8'),
       );
     }
   });

@@ -5,23 +5,12 @@ import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LeaderCallbacks, LeaderElector, parseMicroTime } from '../../src/controller/leader-election.ts';
-import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, pollFor, sleep, uniqueName } from '../harness/context.ts';
 
 const harness = harnessInfo();
 const logger = pino({ level: 'silent' });
 const timings = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 };
 const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, timeoutMs: number, stepMs = 10): Promise<number> {
-  const start = performance.now();
-  while (!condition()) {
-    if (performance.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(stepMs);
-  }
-  return performance.now() - start;
-}
 
 describe.skipIf(!harness)('leader election on a real Lease', () => {
   let kc: k8s.KubeConfig;
@@ -90,7 +79,7 @@ describe.skipIf(!harness)('leader election on a real Lease', () => {
     const tb = track();
     void a.run(ta.cb);
     void b.run(tb.cb);
-    await until(() => a.isLeader || b.isLeader, 5000);
+    expect(await pollFor(() => a.isLeader || b.isLeader, 5000, 10)).toBe(true);
     // Several renew periods later, still exactly one.
     await sleep(4 * timings.retryPeriodMs);
     expect([a.isLeader, b.isLeader].filter(Boolean)).toHaveLength(1);
@@ -118,7 +107,7 @@ describe.skipIf(!harness)('leader election on a real Lease', () => {
     const b = elector(name, 'replica-b');
     const ta = track();
     const stopped = a.run(ta.cb);
-    await until(() => a.isLeader, 5000);
+    expect(await pollFor(() => a.isLeader, 5000, 10)).toBe(true);
     void b.run(track().cb);
     await sleep(2 * timings.retryPeriodMs);
     expect(b.isLeader).toBe(false);
@@ -129,7 +118,7 @@ describe.skipIf(!harness)('leader election on a real Lease', () => {
     expect(ta.stopped).toBe(1);
     const released = (await readLease(name)).spec!;
     expect(released.holderIdentity).toBeUndefined();
-    await until(() => b.isLeader, 5000);
+    expect(await pollFor(() => b.isLeader, 5000, 10)).toBe(true);
     const handoverMs = performance.now() - t0;
     console.log(`[leader-election] graceful handover: ${handoverMs.toFixed(0)} ms (retry period 500 ms)`);
     expect(handoverMs).toBeLessThan(timings.retryPeriodMs * 1.2 + 1000);
@@ -146,7 +135,7 @@ describe.skipIf(!harness)('leader election on a real Lease', () => {
     const a = elector(name, 'replica-a');
     const b = elector(name, 'replica-b');
     void a.run(track().cb);
-    await until(() => a.isLeader, 5000);
+    expect(await pollFor(() => a.isLeader, 5000, 10)).toBe(true);
     const tb = track();
     void b.run(tb.cb);
     await sleep(3 * timings.retryPeriodMs);
@@ -158,7 +147,7 @@ describe.skipIf(!harness)('leader election on a real Lease', () => {
     expect(abandoned.holderIdentity).toBe(a.identity);
     const lastRenew = parseMicroTime(abandoned.renewTime)!;
 
-    await until(() => b.isLeader, timings.leaseDurationMs + 3000);
+    expect(await pollFor(() => b.isLeader, timings.leaseDurationMs + 3000, 10)).toBe(true);
     const handoverMs = performance.now() - t0;
     const spec = (await readLease(name)).spec!;
     const sinceLastRenewMs = parseMicroTime(spec.acquireTime)! - lastRenew;

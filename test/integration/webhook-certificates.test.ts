@@ -26,7 +26,8 @@ import { serviceCommonName, serviceDnsNames } from '../../src/webhook/certificat
 import { GENERATION_ANNOTATION } from '../../src/webhook/certificates/secret.ts';
 import { startWebhookComponent, type WebhookComponent } from '../../src/webhook/component.ts';
 import { CertificateWatcher } from '../../src/webhook/tls.ts';
-import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, poller, pollFor, uniqueName } from '../harness/context.ts';
+import { appPod, mutatingWebhook } from '../harness/kube.ts';
 import { freePort } from '../harness/ports.ts';
 import { makeTempDir, removeTempDir, startProcess } from '../harness/processes.ts';
 
@@ -37,8 +38,7 @@ const DAY = 86_400_000;
 const SERVICE = 'entra-access-webhook';
 const CLIENT_ID = '11111111-2222-3333-4444-555555555555';
 
-const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 20_000): Promise<T> =>
-  pollUntil(read, ok, timeoutMs, 100);
+const until = poller({ timeoutMs: 20_000 });
 
 /**
  * The serial number of the certificate served on 127.0.0.1:port, verified against `ca`; `servername`
@@ -290,18 +290,15 @@ describe.skipIf(!harness)('self-managed webhook certificates', () => {
         body: {
           metadata: { name: configurationName },
           webhooks: [
-            {
+            mutatingWebhook({
               name: 'pods.entra-access.io',
-              admissionReviewVersions: ['v1'],
-              sideEffects: 'NoneOnDryRun',
-              reinvocationPolicy: 'IfNeeded',
-              timeoutSeconds: 5,
+              url: `https://127.0.0.1:${port}${POD_WEBHOOK_PATH}`,
+              namespaceSelector: { matchLabels: { 'entra-access-certificates-test': run } },
+              resource: 'pods',
+              operations: ['CREATE'],
               // Fail: an admission that meets a certificate the apiserver cannot verify fails the create.
               failurePolicy: 'Fail',
-              clientConfig: { url: `https://127.0.0.1:${port}${POD_WEBHOOK_PATH}` },
-              namespaceSelector: { matchLabels: { 'entra-access-certificates-test': run } },
-              rules: [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE'] }],
-            },
+            }),
           ],
         },
       });
@@ -331,10 +328,7 @@ describe.skipIf(!harness)('self-managed webhook certificates', () => {
         // The configuration reaches the webhook by URL at 127.0.0.1, so the certificate names it.
         certificateOptions: { ipAddresses: ['127.0.0.1'] },
       });
-      await until(
-        async () => role!.readiness.every((check) => check.ready()),
-        (ready) => ready,
-      );
+      await pollFor(() => role!.readiness.every((check) => check.ready()), 20_000);
       await core.createNamespace({
         body: {
           metadata: {
@@ -357,13 +351,7 @@ describe.skipIf(!harness)('self-managed webhook certificates', () => {
       const pod = await core.createNamespacedPod({
         namespace: workloadNamespace,
         dryRun: 'All',
-        body: {
-          metadata: { generateName: 'load-' },
-          spec: {
-            serviceAccountName: 'orders-api',
-            containers: [{ name: 'app', image: 'registry.example/app:1' }],
-          },
-        },
+        body: appPod('orders-api', { generateName: 'load-' }),
       });
       if (pod.metadata?.labels?.['azure.workload.identity/use'] !== 'true') {
         throw new Error('admitted without the webhook: the label is missing');
@@ -382,10 +370,7 @@ describe.skipIf(!harness)('self-managed webhook certificates', () => {
           ', ',
         ),
       );
-      await until(
-        () => admit().then(() => true),
-        (ok) => ok,
-      );
+      await pollFor(() => admit().then(() => true), 20_000);
     });
 
     it('rotates the CA and the serving certificate while admissions run, failing none', async () => {

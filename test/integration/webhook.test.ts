@@ -11,50 +11,24 @@ import {
   ACCESS_PLURAL,
   AZURE_WI_WEBHOOK_CONFIGURATION_NAME,
   DEFAULT_WEBHOOK_CONFIGURATION_NAME,
-  GROUP,
-  NAMESPACE_WEBHOOK_PATH,
-  POD_WEBHOOK_PATH,
-  SERVICE_ACCOUNT_WEBHOOK_PATH,
-  VERSION,
 } from '../../src/api/constants.ts';
 import { parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { startWebhookComponent, type WebhookComponent } from '../../src/webhook/component.ts';
-import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, poller, pollFor, uniqueName } from '../harness/context.ts';
+import { API, entraAccessWebhooks, mergePatch } from '../harness/kube.ts';
 import { createCertificateAuthority, issueCertificate } from '../harness/pki.ts';
 import { freePort } from '../harness/ports.ts';
 import { makeTempDir, removeTempDir } from '../harness/processes.ts';
+import { createAccess } from '../harness/scenario.ts';
 
 const harness = harnessInfo();
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const CLIENT_ID = '11111111-2222-3333-4444-555555555555';
 const run = uniqueName('wh');
 
-const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> =>
-  pollUntil(read, ok, timeoutMs, 100);
-
-function webhook(
-  name: string,
-  url: string,
-  caBundle: string,
-  namespaceSelector: k8s.V1LabelSelector,
-  resource: 'pods' | 'serviceaccounts' | 'namespaces',
-  operations: string[],
-  failurePolicy: 'Fail' | 'Ignore',
-): k8s.V1MutatingWebhook {
-  return {
-    name,
-    admissionReviewVersions: ['v1'],
-    sideEffects: 'NoneOnDryRun',
-    reinvocationPolicy: 'IfNeeded',
-    timeoutSeconds: 5,
-    failurePolicy,
-    clientConfig: { url, caBundle },
-    namespaceSelector,
-    rules: [{ apiGroups: [''], apiVersions: ['v1'], resources: [resource], operations }],
-  };
-}
+const until = poller({ timeoutMs: 10_000 });
 
 describe.skipIf(!harness)('admission webhook through the real apiserver', () => {
   let kc: k8s.KubeConfig;
@@ -91,10 +65,7 @@ describe.skipIf(!harness)('admission webhook through the real apiserver', () => 
       metrics: createMetrics(),
     });
     instances.push(instance);
-    await until(
-      async () => instance.readiness.every((check) => check.ready()),
-      (ready) => ready,
-    );
+    await pollFor(() => instance.readiness.every((check) => check.ready()), 10_000);
     const base = `https://127.0.0.1:${instance.port}`;
     const selector = (extra: Record<string, string>): k8s.V1LabelSelector => ({
       matchLabels: { 'entra-access-test': run, 'test-mode': mode, ...extra },
@@ -102,35 +73,12 @@ describe.skipIf(!harness)('admission webhook through the real apiserver', () => 
     await admission.createMutatingWebhookConfiguration({
       body: {
         metadata: { name },
-        webhooks: [
-          webhook(
-            'pods.entra-access.io',
-            `${base}${POD_WEBHOOK_PATH}`,
-            caBundle,
-            selector({ 'entra-access.io/workload-identity': 'enabled' }),
-            'pods',
-            ['CREATE'],
-            'Fail',
-          ),
-          webhook(
-            'serviceaccounts.entra-access.io',
-            `${base}${SERVICE_ACCOUNT_WEBHOOK_PATH}`,
-            caBundle,
-            selector({ 'entra-access.io/workload-identity': 'enabled' }),
-            'serviceaccounts',
-            ['CREATE', 'UPDATE'],
-            'Ignore',
-          ),
-          webhook(
-            'namespaces.entra-access.io',
-            `${base}${NAMESPACE_WEBHOOK_PATH}`,
-            caBundle,
-            selector({}),
-            'namespaces',
-            ['CREATE', 'UPDATE'],
-            'Ignore',
-          ),
-        ],
+        webhooks: entraAccessWebhooks({
+          baseUrl: base,
+          caBundle,
+          optedIn: selector({ 'entra-access.io/workload-identity': 'enabled' }),
+          namespaces: selector({}),
+        }),
       },
     });
     configurations.push(name);
@@ -163,29 +111,16 @@ describe.skipIf(!harness)('admission webhook through the real apiserver', () => 
   async function bindServiceAccount(namespace: string, serviceAccount: string): Promise<void> {
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
     const name = `${serviceAccount}-access`;
-    await custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: ACCESS_PLURAL,
-      namespace,
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'EntraDatabaseAccess',
-        metadata: { name },
-        spec: {
-          serviceAccountName: serviceAccount,
-          identity: {
-            resourceId: `/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${serviceAccount}`,
-          },
-          serverRef: 'orders-pg',
-          database: 'orders',
-        },
-      },
+    await createAccess(custom, namespace, name, {
+      serviceAccountName: serviceAccount,
+      identity: `/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${serviceAccount}`,
+      serverRef: 'orders-pg',
+      database: 'orders',
+      grants: null,
     });
     await custom.patchNamespacedCustomObjectStatus(
       {
-        group: GROUP,
-        version: VERSION,
+        ...API,
         plural: ACCESS_PLURAL,
         namespace,
         name,
@@ -199,7 +134,7 @@ describe.skipIf(!harness)('admission webhook through the real apiserver', () => 
           },
         },
       },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      mergePatch,
     );
     // Wait until the webhook's cache has it: a dry-run create shows what admission would do.
     await until(
@@ -323,7 +258,7 @@ describe.skipIf(!harness)('admission webhook through the real apiserver', () => 
 
     await core.patchNamespace(
       { name, body: { metadata: { annotations: { 'entra-access.io/workload-identity': null } } } },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      mergePatch,
     );
     const after = await core.readNamespace({ name });
     expect(after.metadata?.labels?.['entra-access.io/workload-identity']).toBeUndefined();
