@@ -13,8 +13,14 @@ export const ACCESS_PLURAL = 'entradatabaseaccesses';
 
 /** Finalizer on EntraDatabaseAccess: cleanup (FIC, grants, role) runs before the object goes. */
 export const FINALIZER = 'entra-access.io/cleanup';
+/**
+ * Annotation the operator sets on a ServiceAccount when a resource binding it is deleted with
+ * deletionPolicy Orphan: the ARM IDs (comma-separated) of the federated credentials left in place
+ * on purpose, which the sweep of orphaned credentials must not delete.
+ */
+export const RETAINED_CREDENTIALS_ANNOTATION = 'entra-access.io/retained-federated-credentials';
 
-// --- Namespace opt-in, set by the platform team (DESIGN.md §3) ---
+// --- Namespace opt-in, set by the platform team (docs/design.md §3) ---
 
 /** Annotation a platform team sets on a Namespace to opt it in; its value must be OPT_IN_VALUE. */
 export const NAMESPACE_OPT_IN_ANNOTATION = 'entra-access.io/workload-identity';
@@ -65,7 +71,7 @@ export const AZURE_WI_WEBHOOK_CONFIGURATION_NAME = 'azure-wi-webhook-mutating-we
 /** Our default configuration name: "aks-" sorts before "azure-". */
 export const DEFAULT_WEBHOOK_CONFIGURATION_NAME = 'aks-entra-access';
 
-// --- Webhook endpoints (DESIGN.md §4) ---
+// --- Webhook endpoints (docs/design.md §4) ---
 
 export const POD_WEBHOOK_PATH = '/mutate-v1-pod';
 export const SERVICE_ACCOUNT_WEBHOOK_PATH = '/mutate-v1-serviceaccount';

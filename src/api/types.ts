@@ -239,7 +239,7 @@ export interface IdentityReference {
   resourceId: string;
 }
 
-export interface EntraDatabaseAccessSpec {
+export interface EntraDatabaseAccessSpec extends BindingSpec {
   serviceAccountName: string;
   identity: IdentityReference;
   /** Name of an EntraDatabaseServer. */
@@ -265,6 +265,18 @@ export interface FederatedCredentialStatus {
   name?: string;
   issuer?: string;
   subject?: string;
+  /** The identity it is on (the spec's may have moved on since). */
+  identityResourceId?: string;
+}
+
+/**
+ * A federated credential this resource made for an earlier identity or ServiceAccount, on record
+ * until it is deleted: a change or a deletion arriving meanwhile still finds it.
+ */
+export interface StaleFederatedCredential {
+  identityResourceId: string;
+  name: string;
+  subject?: string;
 }
 
 /** What the application needs to connect; no secret. */
@@ -281,18 +293,32 @@ export interface ConnectionStatus {
 /** What the operator last granted, so removed grants are revoked exactly. */
 export interface AppliedStatus {
   server?: string;
+  /** The Entra principal (object ID) the role was made for. */
+  principalId?: string;
   database?: string;
   role?: string;
   memberOf?: string[];
   grants?: Grant[];
 }
 
-export interface EntraDatabaseAccessStatus {
+/** The status fields of every kind that binds a ServiceAccount to a managed identity. */
+export interface BindingStatus {
   observedGeneration?: number;
   conditions?: Condition[];
   identity?: IdentityStatus;
-  applied?: AppliedStatus;
   federatedCredential?: FederatedCredentialStatus;
+  staleFederatedCredentials?: StaleFederatedCredential[];
+}
+
+/** The spec fields of every kind that binds a ServiceAccount to a managed identity. */
+export interface BindingSpec {
+  serviceAccountName: string;
+  identity: IdentityReference;
+  deletionPolicy?: DeletionPolicy;
+}
+
+export interface EntraDatabaseAccessStatus extends BindingStatus {
+  applied?: AppliedStatus;
   connection?: ConnectionStatus;
 }
 

@@ -169,3 +169,18 @@ export function identityAllowed(resourceId: string, allowList: string | AllowLis
       : entry.segments.length < idSegments.length && entry.segments.every((s, i) => s === idSegments[i]),
   );
 }
+
+/**
+ * The key of an identity's resource ID as written in a spec or a status: identityKey() when it
+ * parses, else the lower-cased text (a malformed ID still equals only itself).
+ */
+export function identityIdKey(resourceId: string): string {
+  const ref = tryParseIdentityId(resourceId);
+  return ref ? identityKey(ref) : resourceId.trim().toLowerCase();
+}
+
+/** Whether two resource IDs name the same identity (ARM IDs are case-insensitive). */
+export function sameIdentityId(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  return identityIdKey(a) === identityIdKey(b);
+}

@@ -1,19 +1,21 @@
 // At most one task at a time per key, in arrival order. Azure answers a second concurrent FIC
 // write on one identity with 409, so every write on an identity runs under its key.
 // Keys are forgotten when their last task ends, so the map only holds identities being written.
+import { waitOffWorker } from '../util/worker-slot.ts';
 
 export class KeyedMutex {
   readonly #tails = new Map<string, Promise<void>>();
 
   async run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
+    const previous = this.#tails.get(key);
     let release!: () => void;
     const done = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const tail = previous.then(() => done);
+    const tail = previous ? previous.then(() => done) : done;
     this.#tails.set(key, tail);
-    await previous;
+    // The previous holder may wait a while (a paced write): wait for it off the worker.
+    if (previous) await waitOffWorker(() => previous);
     try {
       return await task();
     } finally {

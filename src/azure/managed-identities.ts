@@ -1,5 +1,5 @@
 // The operator's ARM client for user-assigned identities and their federated identity credentials
-// (DESIGN.md §5 steps 2, 3 and 6): resolve an identity, ensure one FIC, delete one FIC.
+// (docs/design.md §5.2): resolve an identity, ensure one FIC, delete one FIC.
 //
 // Cross-cutting rules, shared by every caller in the process:
 // - at most one write at a time per identity (Azure answers a concurrent one 409), by a keyed lock
@@ -14,6 +14,7 @@ import {
   type ManagedServiceIdentityClientOptionalParams,
 } from '@azure/arm-msi';
 import type { TokenCredential } from '@azure/identity';
+import { canWaitOffWorker, waitOffWorker } from '../util/worker-slot.ts';
 import {
   ArmWritePaced,
   AzureAccessDenied,
@@ -114,6 +115,11 @@ export class ManagedIdentities {
   readonly #pacing: WritePacing;
   readonly #maxInlineWaitMs: number;
   readonly #clients = new Map<string, ManagedServiceIdentityClient>();
+  /**
+   * Called with every list of an identity's FICs this client reads (the sweep of orphaned FICs
+   * looks at them, at no extra ARM read).
+   */
+  onFederatedCredentialsListed: ((resourceId: string, fics: readonly ExistingFic[]) => void) | undefined;
 
   constructor(options: ManagedIdentitiesOptions) {
     // One token for all the per-subscription SDK clients (shared-token-credential.ts).
@@ -157,7 +163,8 @@ export class ManagedIdentities {
   #hooks(extra: Partial<RetryHooks> = {}): RetryHooks {
     return {
       now: () => Date.now(),
-      sleep: (ms) => sleep(ms),
+      sleep: (ms) =>
+        ms > this.#maxInlineWaitMs ? waitOffWorker((signal) => sleep(ms, undefined, { signal })) : sleep(ms),
       ...extra,
       onRetryable: (failure, delayMs, retrying) => {
         this.stats.recordRetry(retrying);
@@ -186,15 +193,28 @@ export class ManagedIdentities {
           this.#pacing.completed(identity, Date.now());
         }
       },
-      // A 429's Retry-After beyond the same bound is handed back too (AzureRetryableError).
-      { ...this.#policy, maxWaitMs: Math.min(this.#policy.maxWaitMs, this.#maxInlineWaitMs) },
+      // A 429's Retry-After beyond the same bound is waited off the worker, or handed back
+      // (AzureRetryableError) where there is no worker to give back.
+      {
+        ...this.#policy,
+        maxWaitMs: canWaitOffWorker()
+          ? this.#policy.maxWaitMs
+          : Math.min(this.#policy.maxWaitMs, this.#maxInlineWaitMs),
+      },
       this.#hooks({
         beforeAttempt: async () => {
-          const admission = this.#pacing.admit(`${identity}/${what}`, identity, subscription, Date.now());
-          // A long wait is not slept here, holding a controller worker and the identity's lock:
-          // the work queue retries the key when its slot is due and serves others meanwhile.
-          if (!admission.go) throw new ArmWritePaced(operation, admission.retryAfterMs);
-          if (admission.sleepMs > 0) await sleep(admission.sleepMs);
+          for (;;) {
+            const admission = this.#pacing.admit(`${identity}/${what}`, identity, subscription, Date.now());
+            if (admission.go) {
+              if (admission.sleepMs > 0) await sleep(admission.sleepMs);
+              return;
+            }
+            // A long wait never holds a controller worker. On a work queue's worker the write
+            // waits for its reserved slot with the worker given back, and the reconcile finishes
+            // in one run; elsewhere it is handed back to the caller to retry when the slot is due.
+            if (!canWaitOffWorker()) throw new ArmWritePaced(operation, admission.retryAfterMs);
+            await waitOffWorker((signal) => sleep(admission.retryAfterMs, undefined, { signal }));
+          }
         },
         onRetryable: (failure, delayMs) => {
           if (failure.kind !== 'throttled') return;
@@ -247,6 +267,9 @@ export class ManagedIdentities {
         )) {
           fics.push(toExisting(fic));
         }
+        return fics;
+      }).then((fics) => {
+        this.onFederatedCredentialsListed?.(formatIdentityId(ref), fics);
         return fics;
       });
     } catch (error) {

@@ -1,7 +1,14 @@
-// The controller component, wired: informer caches, work queues for servers and access resources,
-// the Azure and PostgreSQL layers, and the namespace label backfill. Runs only on the leader.
+// The controller component, wired: informer caches and the indexes fed from them, work queues for
+// servers and access resources, the Azure and PostgreSQL layers, the sweep of orphaned federated
+// credentials, and the namespace label backfill. Runs only on the leader.
 import * as k8s from '@kubernetes/client-node';
-import { NAMESPACE_OPT_IN_ANNOTATION, NAMESPACE_OPT_IN_LABEL, OPT_IN_VALUE } from '../api/constants.ts';
+import { type Binding, BindingIndex, bindingOf } from '../api/binding-index.ts';
+import {
+  ACCESS_KIND,
+  NAMESPACE_OPT_IN_ANNOTATION,
+  NAMESPACE_OPT_IN_LABEL,
+  OPT_IN_VALUE,
+} from '../api/constants.ts';
 import type { EntraDatabaseAccess } from '../api/types.ts';
 import { cloudSettings } from '../azure/cloud.ts';
 import { createOperatorCredential, TokenSource } from '../azure/credentials.ts';
@@ -12,9 +19,14 @@ import { EventRecorder } from '../kube/events.ts';
 import { createControllerMetrics } from '../observability/controller-metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { createAccessReconciler } from './access-reconciler.ts';
 import { PostgresDatabase } from './database.ts';
+import { claimOf, DatabaseRoleIndex, type RoleClaim } from './database-role-index.ts';
+import { needsReconcile, relationsChanged } from './event-filters.ts';
+import { FederatedCredentialSweeper } from './federated-credential-sweeper.ts';
+import { namespaceView } from './guards/binding-rules.ts';
+import { databaseAccessKind } from './kinds/database-access.ts';
 import { LeaderElector } from './leader-election.ts';
+import { createObjectReconciler } from './reconcile/object-reconciler.ts';
 import { createServerReconciler } from './server-reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -87,6 +99,16 @@ export function createControllerComponent(
   const accesses = accessCache(kc, logger);
   const servers = serverCache(kc, logger);
   const namespaces = namespaceCache(kc, logger);
+  // Who binds what, across kinds, and which PostgreSQL role names each access involves: fed from
+  // the cache's events, read by the admission rules, the steps, the sweep and the enqueueing.
+  const bindings = new BindingIndex();
+  const roles = new DatabaseRoleIndex();
+  const settings = {
+    clusterName: config.controller.clusterName,
+    issuer: config.controller.oidcIssuerUrl,
+    postgresScope: cloud.postgresScope,
+    operator: { clientId: (deps.azureEnv ?? process.env).AZURE_CLIENT_ID },
+  };
 
   const resyncMs = config.controller.resyncPeriodSeconds * 1000;
   const accessQueue = new WorkQueue({
@@ -94,24 +116,20 @@ export function createControllerComponent(
     concurrency: config.controller.maxConcurrentReconciles,
     metrics: controllerMetrics,
     logger,
-    process: createAccessReconciler({
-      custom,
-      core,
-      accesses,
-      servers,
-      namespaces,
-      azure,
-      database,
-      events,
-      logger,
-      settings: {
-        clusterName: config.controller.clusterName,
-        issuer: config.controller.oidcIssuerUrl,
-        postgresScope: cloud.postgresScope,
-        resyncMs,
-        operator: { clientId: (deps.azureEnv ?? process.env).AZURE_CLIENT_ID },
-      },
-    }),
+    process: createObjectReconciler(
+      databaseAccessKind({
+        core,
+        accesses,
+        servers,
+        namespaces,
+        bindings,
+        roles,
+        azure,
+        database,
+        settings,
+      }),
+      { custom, events, logger, resyncMs },
+    ),
   });
   const serverQueue = new WorkQueue({
     name: 'entradatabaseserver',
@@ -120,30 +138,67 @@ export function createControllerComponent(
     logger,
     process: createServerReconciler({ custom, servers, database, events, logger, resyncMs }),
   });
+  const sweeper = new FederatedCredentialSweeper({
+    azure,
+    core,
+    bindings,
+    clusterName: settings.clusterName,
+    issuer: settings.issuer,
+    logger,
+    metrics: controllerMetrics,
+  });
+  azure.onFederatedCredentialsListed = (identity, fics) => sweeper.observe(identity, fics);
 
-  const keyOf = (a: EntraDatabaseAccess) => `${a.metadata.namespace}/${a.metadata.name}`;
-  /** Everything that may decide about `access`'s conflicts: same namespace or same server. */
-  const enqueueRelated = (access: EntraDatabaseAccess) => {
-    for (const other of accesses.list()) {
-      if (
-        other.metadata.namespace === access.metadata.namespace ||
-        other.spec.serverRef === access.spec.serverRef
-      ) {
-        accessQueue.add(keyOf(other));
-      }
+  const keyOf = (a: { namespace: string; name: string }) => `${a.namespace}/${a.name}`;
+  /**
+   * The access resources whose verdict or shared state a change to one binding/claim can change:
+   * the others of its ServiceAccount and of its identity (conflicts, shared FICs and roles), and
+   * those contending for its role names on its server. Everything else is left alone: a delete
+   * re-queued every access on the server before (27 reconciles per change at 200 resources).
+   */
+  const enqueueRelated = (binding: Binding | undefined, claim: RoleClaim | undefined) => {
+    if (binding)
+      for (const other of bindings.related(binding))
+        if (other.kind === binding.kind) accessQueue.add(keyOf(other));
+    if (claim) for (const other of roles.related(claim)) accessQueue.add(keyOf(other));
+  };
+  const onAccess = (access: EntraDatabaseAccess) => {
+    const namespace = access.metadata.namespace ?? '';
+    const name = access.metadata.name ?? '';
+    const binding = bindingOf(access, ACCESS_KIND);
+    const before = binding ? bindings.set(binding) : bindings.delete(ACCESS_KIND, namespace, name);
+    const claimBefore = roles.set(access);
+    const claim = claimOf(access);
+    if (needsReconcile(before, binding)) accessQueue.add(keyOf({ namespace, name }));
+    if (relationsChanged({ binding: before, claim: claimBefore }, { binding, claim })) {
+      enqueueRelated(before, claimBefore);
+      enqueueRelated(binding, claim);
     }
   };
-  accesses.on('add', (a) => accessQueue.add(keyOf(a)));
-  accesses.on('update', (a) => accessQueue.add(keyOf(a)));
-  accesses.on('delete', enqueueRelated);
+  accesses.on('add', onAccess);
+  accesses.on('update', onAccess);
+  accesses.on('delete', (access) => {
+    const namespace = access.metadata.namespace ?? '';
+    const name = access.metadata.name ?? '';
+    const binding = bindings.delete(ACCESS_KIND, namespace, name) ?? bindingOf(access, ACCESS_KIND);
+    const claim = roles.delete(namespace, name) ?? claimOf(access);
+    enqueueRelated(binding, claim);
+  });
   servers.on('add', (s) => serverQueue.add(s.metadata.name ?? ''));
   servers.on('update', (s) => {
     serverQueue.add(s.metadata.name ?? '');
-    for (const a of accesses.list()) if (a.spec.serverRef === s.metadata.name) accessQueue.add(keyOf(a));
+    for (const claim of roles.onServer(s.metadata.name ?? '')) accessQueue.add(keyOf(claim));
   });
+  /** What the admission rules read of each namespace, to re-queue its accesses only when it changes. */
+  const namespaceViews = new Map<string, string>();
   const onNamespace = (ns: k8s.V1Namespace) => {
     const name = ns.metadata?.name ?? '';
-    for (const a of accesses.list(name)) accessQueue.add(keyOf(a));
+    const view = JSON.stringify(namespaceView(ns));
+    if (namespaceViews.get(name) !== view) {
+      namespaceViews.set(name, view);
+      for (const a of accesses.list(name))
+        accessQueue.add(keyOf({ namespace: name, name: a.metadata.name ?? '' }));
+    }
     // Backfill: namespaces annotated before the webhook ran (or while it was down) get the label.
     const label = wantedOptInLabel(ns);
     if (label === undefined || name === config.namespace) return;
@@ -160,6 +215,7 @@ export function createControllerComponent(
   };
   namespaces.on('add', onNamespace);
   namespaces.on('update', onNamespace);
+  namespaces.on('delete', (ns) => namespaceViews.delete(ns.metadata?.name ?? ''));
 
   let resolveLost: () => void = () => {};
   /** stop() was called: leadership then ends because we give it up, which is not a loss. */
@@ -186,6 +242,7 @@ export function createControllerComponent(
     await Promise.all([servers.start(), namespaces.start(), accesses.start()]);
     serverQueue.start();
     accessQueue.start();
+    sweeper.start();
     logger.info({ accesses: accesses.list().length, servers: servers.list().length }, 'controller running');
   };
 
@@ -208,7 +265,7 @@ export function createControllerComponent(
     },
     async stop() {
       stopping = true;
-      await Promise.all([accessQueue.shutdown(), serverQueue.shutdown()]);
+      await Promise.all([accessQueue.shutdown(), serverQueue.shutdown(), sweeper.stop()]);
       await elector?.stop();
       await Promise.all([accesses.stop(), servers.stop(), namespaces.stop()]);
       await database.end();

@@ -2,12 +2,13 @@
 // in as the server's Entra admin role with a token, principal creation, grant planning against the
 // live catalog (so a no-change reconcile runs no DDL), and role removal that never drops data.
 import type * as k8s from '@kubernetes/client-node';
-import type { AppliedStatus, EntraDatabaseServer } from '../api/types.ts';
+import type { AppliedStatus, EntraDatabaseAccess, EntraDatabaseServer } from '../api/types.ts';
 import { DEFAULT_PORT, DEFAULT_SSL_MODE, DEFAULT_SSL_ROOT_CERT_KEY } from '../api/types.ts';
 import type { TokenSource } from '../azure/credentials.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type AccessRecord, catalogQueries, planGrants } from '../postgres/grant-plan.ts';
 import { PoolRegistry, type PoolTarget } from '../postgres/pools.ts';
+import type { MissingObject } from '../postgres/privilege-set.ts';
 import {
   ADMIN_DATABASE,
   applyPlan,
@@ -17,8 +18,57 @@ import {
   type PoolFor,
   serverInfo,
 } from '../postgres/roles.ts';
-import { type DatabaseOps, RoleCreatedError, type SharedRoleRequest } from './access-reconciler.ts';
 import type { ServerProbe } from './server-reconciler.ts';
+
+/** What another access resource sharing the role (same identity, same server) asks for. */
+export interface SharedRoleRequest {
+  database: string;
+  memberOf: string[];
+  grants: NonNullable<EntraDatabaseAccess['spec']['grants']>;
+}
+
+/** The database side of EntraDatabaseAccess, as the DatabaseRoleReady step and the clean-up use it. */
+export interface DatabaseOps {
+  ensure(input: {
+    server: EntraDatabaseServer;
+    role: string;
+    principalId: string;
+    database: string;
+    memberOf: string[];
+    grants: NonNullable<EntraDatabaseAccess['spec']['grants']>;
+    applied: AppliedStatus | undefined;
+    /** Never revoked: the other resources sharing the role still ask for it. */
+    keep?: SharedRoleRequest[];
+  }): Promise<{
+    user: string;
+    adoptedExisting: boolean;
+    applied: AppliedStatus;
+    /** Objects the grants or memberOf name that do not exist: not granted, the rest is. */
+    missing?: MissingObject[];
+  }>;
+  remove(input: {
+    server: EntraDatabaseServer;
+    applied: AppliedStatus;
+    dropRole: boolean;
+    /** With dropRole false: what the others sharing the role still ask for, never revoked. */
+    keep?: SharedRoleRequest[];
+  }): Promise<{ dropped: boolean; ownedObjects: string[] }>;
+}
+
+/**
+ * ensure() created the role and then failed (the database does not exist, a group cannot be
+ * granted): `applied` records the role, with nothing granted, so the status holds it as soon as it
+ * exists and a deletion drops it. `cause` is the failure.
+ */
+export class RoleCreatedError extends Error {
+  override readonly name = 'RoleCreatedError';
+  readonly applied: AppliedStatus;
+
+  constructor(applied: AppliedStatus, cause: unknown) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+    this.applied = applied;
+  }
+}
 
 export interface PostgresDatabaseOptions {
   core: k8s.CoreV1Api;
@@ -142,7 +192,11 @@ export class PostgresDatabase implements DatabaseOps, ServerProbe {
       return {
         user: principal.role,
         adoptedExisting: principal.adoptedExisting,
-        applied: { server: input.server.metadata.name ?? '', ...plan.applied },
+        applied: {
+          server: input.server.metadata.name ?? '',
+          principalId: input.principalId,
+          ...plan.applied,
+        },
         missing: plan.missing,
       };
     } catch (error) {
@@ -153,6 +207,7 @@ export class PostgresDatabase implements DatabaseOps, ServerProbe {
       throw new RoleCreatedError(
         {
           server: input.server.metadata.name ?? '',
+          principalId: input.principalId,
           role: principal.role,
           database: input.database,
           memberOf: [],

@@ -12,6 +12,7 @@ import { RECONCILE_RESULTS } from '../observability/controller-metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type BackoffPolicy, KeyedBackoff } from '../util/backoff.ts';
 import { findInCauseChain } from '../util/cause-chain.ts';
+import { runWithWorkerSlot, type WorkerSlot } from '../util/worker-slot.ts';
 
 /** What a reconcile asks for when it returns normally. An empty result means done. */
 export interface ReconcileResult {
@@ -128,6 +129,12 @@ export class WorkQueue {
   #started = false;
   #shuttingDown = false;
   #drained: Array<() => void> = [];
+  /** Workers in use: keys being processed minus those waiting off their worker (worker-slot.ts). */
+  #busy = 0;
+  /** Runs waiting to take a worker again after a wait; they go before new keys. */
+  readonly #resuming: Array<() => void> = [];
+  /** Aborted at shutdown: runs waiting off their worker stop waiting. */
+  readonly #stop = new AbortController();
 
   constructor(options: WorkQueueOptions) {
     this.name = options.name;
@@ -241,6 +248,7 @@ export class WorkQueue {
    */
   async shutdown(): Promise<void> {
     this.#shuttingDown = true;
+    this.#stop.abort(new Error(`work queue ${this.name} is shutting down`));
     for (const { timer } of this.#delayed.values()) clearTimeout(timer);
     this.#delayed.clear();
     this.#queue.clear();
@@ -252,12 +260,7 @@ export class WorkQueue {
   }
 
   #dispatch(): void {
-    while (
-      this.#started &&
-      !this.#shuttingDown &&
-      this.#processing.size < this.concurrency &&
-      this.#queue.length > 0
-    ) {
+    while (this.#started && !this.#shuttingDown && this.#busy < this.concurrency && this.#queue.length > 0) {
       const key = this.#queue.shift()!;
       const now = performance.now();
       this.#dirty.delete(key);
@@ -266,8 +269,9 @@ export class WorkQueue {
       if (addedAt !== undefined)
         this.#metrics?.workqueue.queueDuration.observe({ name: this.name }, (now - addedAt) / 1000);
       this.#processing.set(key, now);
+      this.#busy += 1;
       this.#setDepth();
-      this.#metrics?.activeWorkers.set({ controller: this.name }, this.#processing.size);
+      this.#metrics?.activeWorkers.set({ controller: this.name }, this.#busy);
       void this.#work(key, now);
     }
   }
@@ -275,7 +279,7 @@ export class WorkQueue {
   async #work(key: string, startedAt: number): Promise<void> {
     let result: ReconcileResultLabel;
     try {
-      const outcome = (await this.#process(key)) ?? {};
+      const outcome = (await runWithWorkerSlot(this.#slot(), () => this.#process(key))) ?? {};
       if (outcome.requeueAfterMs !== undefined && outcome.requeueAfterMs > 0) {
         this.forget(key);
         this.addAfter(key, outcome.requeueAfterMs);
@@ -309,9 +313,40 @@ export class WorkQueue {
     this.#done(key);
   }
 
+  /** The worker a run holds, lent to it so it can wait without holding it (worker-slot.ts). */
+  #slot(): WorkerSlot {
+    return {
+      release: () => this.#releaseWorker(),
+      reacquire: () => {
+        if (this.#busy < this.concurrency) {
+          this.#busy += 1;
+          this.#metrics?.activeWorkers.set({ controller: this.name }, this.#busy);
+          return Promise.resolve();
+        }
+        return new Promise<void>((resolve) => this.#resuming.push(resolve));
+      },
+      signal: this.#stop.signal,
+    };
+  }
+
+  /** A worker comes free: a run waiting to resume takes it, else it serves the queue. */
+  #releaseWorker(): void {
+    const resume = this.#resuming.shift();
+    if (resume) {
+      resume();
+      return;
+    }
+    this.#busy -= 1;
+    this.#metrics?.activeWorkers.set({ controller: this.name }, this.#busy);
+    this.#dispatch();
+  }
+
   #done(key: string): void {
     this.#processing.delete(key);
-    this.#metrics?.activeWorkers.set({ controller: this.name }, this.#processing.size);
+    const resume = this.#resuming.shift();
+    if (resume) resume();
+    else this.#busy -= 1;
+    this.#metrics?.activeWorkers.set({ controller: this.name }, this.#busy);
     if (this.#shuttingDown) {
       if (this.#processing.size === 0) for (const resolve of this.#drained.splice(0)) resolve();
       return;

@@ -34,6 +34,8 @@ export interface ControllerMetrics {
   maxConcurrentReconciles: Gauge<'controller'>;
   activeWorkers: Gauge<'controller'>;
   leaderElectionMasterStatus: Gauge<'name'>;
+  /** Federated credentials the sweep found orphaned, by what it did: deleted or retained. */
+  orphanedCredentials: Counter<'action'>;
   /** Queues register here so the two "unfinished work" gauges can be computed at scrape time. */
   trackInFlight(work: InFlightWork): () => void;
 }
@@ -156,6 +158,14 @@ export function createControllerMetrics(registry: Registry): ControllerMetrics {
         'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, ' +
         "1 indicates master. 'name' is the string used to identify the lease.",
       labelNames: ['name'],
+      registers,
+    }),
+    orphanedCredentials: new Counter({
+      name: 'entra_access_orphaned_federated_credentials_total',
+      help:
+        'Federated identity credentials named by this cluster that no resource owns, by action: ' +
+        'deleted by the sweep, or retained (left by deletionPolicy Orphan).',
+      labelNames: ['action'],
       registers,
     }),
     trackInFlight(work) {

@@ -2,11 +2,11 @@
 // ServiceAccount, the EntraDatabaseAccess naming it, whether the AKS add-on's webhook exists —
 // served from informer caches, with a live GET on a miss.
 import * as k8s from '@kubernetes/client-node';
-import { AZURE_WI_WEBHOOK_CONFIGURATION_NAME } from '../api/constants.ts';
+import { BindingIndex, bindingOf } from '../api/binding-index.ts';
+import { ACCESS_KIND, AZURE_WI_WEBHOOK_CONFIGURATION_NAME } from '../api/constants.ts';
 import type { EntraDatabaseAccess } from '../api/types.ts';
 import { accessCache, namespaceCache, serviceAccountCache } from '../kube/caches.ts';
 import { statusOf } from '../kube/client.ts';
-import { createdAt } from '../kube/objects.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { IdentityBinding } from './policy/types.ts';
 
@@ -24,23 +24,18 @@ export interface Lookups {
 
 const ADD_ON_CHECK_TTL_MS = 60_000;
 
-/** Picks the binding for a service account from the access resources of its namespace. Pure. */
-export function bindingFor(
-  accesses: ReadonlyArray<EntraDatabaseAccess>,
+/** The identity the webhook gives a ServiceAccount, from the binding index. Pure. */
+export function identityBindingFor(
+  bindings: BindingIndex,
+  namespace: string,
   serviceAccountName: string,
 ): IdentityBinding | undefined {
-  // Oldest first, so two resources that disagree (the controller reports ServiceAccountConflict)
-  // still give every admission the same answer.
-  const candidates = accesses
-    .filter((a) => a.spec?.serviceAccountName === serviceAccountName && a.status?.identity?.clientId)
-    .sort((a, b) => createdAt(a) - createdAt(b));
-  const chosen = candidates[0];
-  const identity = chosen?.status?.identity;
-  if (!chosen || !identity?.clientId) return undefined;
+  const chosen = bindings.resolvedFor(namespace, serviceAccountName);
+  if (!chosen?.resolved) return undefined;
   return {
-    clientId: identity.clientId,
-    tenantId: identity.tenantId ?? '',
-    source: `${chosen.metadata?.namespace}/${chosen.metadata?.name}`,
+    clientId: chosen.resolved.clientId,
+    tenantId: chosen.resolved.tenantId,
+    source: `${chosen.namespace}/${chosen.name}`,
   };
 }
 
@@ -50,13 +45,24 @@ export function createLookups(kubeConfig: k8s.KubeConfig, logger: Logger): Looku
   const namespaces = namespaceCache(kubeConfig, logger);
   const serviceAccounts = serviceAccountCache(kubeConfig, logger);
   const accesses = accessCache(kubeConfig, logger);
+  // Every kind that binds a ServiceAccount feeds the same index (docs/design.md §5.4).
+  const bindings = new BindingIndex();
+  const index = (access: EntraDatabaseAccess) => {
+    const binding = bindingOf(access, ACCESS_KIND);
+    if (binding) bindings.set(binding);
+  };
+  accesses.on('add', index);
+  accesses.on('update', index);
+  accesses.on('delete', (access) =>
+    bindings.delete(ACCESS_KIND, access.metadata.namespace ?? '', access.metadata.name ?? ''),
+  );
 
   let addOn: { exists: boolean; checkedAt: number } | undefined;
   const caches = [namespaces, serviceAccounts, accesses];
   return {
     namespace: (name) => namespaces.get(name),
     serviceAccount: (namespace, name) => serviceAccounts.get(name, namespace),
-    binding: (namespace, serviceAccountName) => bindingFor(accesses.list(namespace), serviceAccountName),
+    binding: (namespace, serviceAccountName) => identityBindingFor(bindings, namespace, serviceAccountName),
     async azureWorkloadIdentityWebhookExists() {
       if (addOn && Date.now() - addOn.checkedAt < ADD_ON_CHECK_TTL_MS) return addOn.exists;
       try {

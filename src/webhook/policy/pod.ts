@@ -1,4 +1,4 @@
-// The Pod mutation (DESIGN.md §4): in an opted-in namespace, a pod whose service account is
+// The Pod mutation (docs/design.md §4): in an opted-in namespace, a pod whose service account is
 // workload-identity enabled gets the `azure.workload.identity/use` label and the extra labels;
 // in `inject` mode also what the Azure workload-identity webhook would add (env, projected token
 // volume, mounts), with the same conventions so the Azure SDKs work unchanged.

@@ -537,10 +537,9 @@ describe('BindingIndex.earlierConflict (asked of apps/b, SA app, identity X, cre
     expect(index.earlierConflict(binding(asked))?.name).toBe('a');
   });
 
-  // The brief's contract: the first claim keeps the ServiceAccount until its resource is gone, so an
-  // earlier binding being deleted still conflicts. The module filters out `deleting` bindings (its
-  // comment says "live"), so this fails today: see the report. Drop `.fails` once they agree.
-  it.fails('an earlier binding being deleted still counts', () => {
+  // The first claim keeps the ServiceAccount until its resource is gone: an earlier binding being
+  // deleted still conflicts (its clean-up still acts on that ServiceAccount).
+  it('an earlier binding being deleted still counts', () => {
     const b = binding(asked);
     const index = indexOf(b, binding({ name: 'a', identity: Y, created: 1000, deleting: true }));
     expect(index.earlierConflict(b)?.name).toBe('a');

@@ -1,14 +1,33 @@
 import { describe, expect, it } from 'vitest';
 import { Reason } from '../../../src/api/constants.ts';
 import type { EntraDatabaseAccess, EntraDatabaseServer } from '../../../src/api/types.ts';
-import {
-  checkAccess,
-  checkResolvedIdentity,
-  type GuardInput,
-  type NamespaceView,
-  roleNameOf,
-} from '../../../src/controller/guards.ts';
+import { roleNameOf } from '../../../src/controller/database-role-index.ts';
+import { type NamespaceView, operatorIdentityRefusal } from '../../../src/controller/guards/binding-rules.ts';
+import { checkAccess as runChain } from '../../../src/controller/guards/database-rules.ts';
 import { matchesSelector } from '../../../src/controller/label-selector.ts';
+import { indexesOf } from '../../support/controller-fakes.ts';
+
+/** One resource against the others in the cluster, as the controller's indexes hold them. */
+interface GuardInput {
+  access: EntraDatabaseAccess;
+  namespace: NamespaceView | undefined;
+  server: EntraDatabaseServer | undefined;
+  others: EntraDatabaseAccess[];
+}
+
+function checkAccess({ access, namespace, server, others }: GuardInput) {
+  return runChain({ access, namespace, server, ...indexesOf([access, ...others]) });
+}
+
+/** The resolved-identity rule as a verdict, the way the tests below read it. */
+function checkResolvedIdentity(
+  access: EntraDatabaseAccess,
+  identity: { clientId: string; principalId: string },
+  operator: Parameters<typeof operatorIdentityRefusal>[2],
+) {
+  const refusal = operatorIdentityRefusal(access.spec.identity.resourceId, identity, operator);
+  return refusal ? { ok: false as const, ...refusal } : { ok: true as const, roleName: roleNameOf(access) };
+}
 
 const SUB = '00000000-0000-0000-0000-000000000001';
 const id = (rg: string, name: string) =>

@@ -8,37 +8,19 @@
 // - a role created by a reconcile that then failed is recorded in status.applied at once, and the
 //   deletion drops it; the deletion works on the live object, not on a stale cache;
 // - a 404 on the object itself (deleted meanwhile) ends the reconcile without an error.
-import type * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import {
-  ALLOWED_IDENTITIES_ANNOTATION,
-  FINALIZER,
-  NAMESPACE_OPT_IN_ANNOTATION,
-  OPT_IN_VALUE,
-  Reason,
-  WI_CLIENT_ID_ANNOTATION,
-  WI_TENANT_ID_ANNOTATION,
-} from '../../../src/api/constants.ts';
+import { Reason } from '../../../src/api/constants.ts';
 import type {
   AppliedStatus,
   EntraDatabaseAccess,
   EntraDatabaseAccessStatus,
-  EntraDatabaseServer,
 } from '../../../src/api/types.ts';
 import { ArmWritePaced, AzureAccessDenied, AzureRetryableError } from '../../../src/azure/arm-errors.ts';
-import {
-  type AccessReconcilerDeps,
-  createAccessReconciler,
-  type DatabaseOps,
-  RoleCreatedError,
-} from '../../../src/controller/access-reconciler.ts';
-import { failureOf, missingObjectsMessage, redactSecrets } from '../../../src/controller/status.ts';
+import { RoleCreatedError } from '../../../src/controller/database.ts';
+import { failureOf, redactSecrets } from '../../../src/controller/reconcile/failures.ts';
+import { missingObjectsMessage } from '../../../src/controller/steps/missing-objects.ts';
 import { RetryAfterError, retryAfterMsOf } from '../../../src/controller/workqueue.ts';
-import type { InformerCache } from '../../../src/kube/informer-cache.ts';
-import { createLogger } from '../../../src/observability/logger.ts';
-
-const IDENTITY =
-  '/subscriptions/00000000-0000-0000-0000-0000000000a1/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id0';
+import { accessBody, reconciler, world } from '../../support/controller-fakes.ts';
 
 /** An error as @kubernetes/client-node throws it: `code` is the HTTP status. */
 function apiError(code: number, message: string): Error {
@@ -67,55 +49,55 @@ describe('failureOf: an error thrown out of a step, as its condition shows it', 
   const cases: Array<{
     what: string;
     error: unknown;
-    step: Parameters<typeof failureOf>[1];
+    system: Parameters<typeof failureOf>[1];
     reason: string;
     says: RegExp;
   }> = [
     {
       what: 'ARM 403 on the identity',
       error: denied,
-      step: 'IdentityResolved',
+      system: 'azure',
       reason: Reason.AzureRequestFailed,
       says: /^Azure denied GET identity id0 \(403: AuthorizationFailed\): give the operator's identity/,
     },
     {
       what: 'a retryable ARM error after retries, wrapped for the work queue',
       error: new RetryAfterError(throttled.message, 12_000, { cause: throttled }),
-      step: 'FederatedCredentialReady',
+      system: 'azure',
       reason: Reason.AzureRequestFailed,
       says: /^PUT federated credential failed after 3 attempt\(s\): 429 Too many requests$/,
     },
     {
       what: 'an ARM error of no known class',
       error: new Error('socket hang up'),
-      step: 'FederatedCredentialReady',
+      system: 'azure',
       reason: Reason.AzureRequestFailed,
       says: /^Azure request failed: socket hang up$/,
     },
     {
       what: 'a Kubernetes 403 on the ServiceAccount',
       error: apiError(403, 'serviceaccounts "app" is forbidden'),
-      step: 'ServiceAccountReady',
+      system: 'kubernetes',
       reason: Reason.KubernetesRequestFailed,
       says: /^Kubernetes request failed: 403: serviceaccounts "app" is forbidden: check the operator's RBAC/,
     },
     {
       what: 'a PostgreSQL connection failure',
       error: Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), { code: 'ECONNREFUSED' }),
-      step: 'DatabaseRoleReady',
+      system: 'postgres',
       reason: Reason.DatabaseRequestFailed,
       says: /^PostgreSQL: connect ECONNREFUSED 10\.0\.0\.5:5432$/,
     },
     {
       what: 'a Kubernetes error before any step (the finalizer)',
       error: apiError(403, 'entradatabaseaccesses "a" is forbidden'),
-      step: undefined,
+      system: undefined,
       reason: Reason.KubernetesRequestFailed,
       says: /^Kubernetes request failed: 403: entradatabaseaccesses "a" is forbidden$/,
     },
   ];
-  it.each(cases)('$what → $reason', ({ error, step, reason, says }) => {
-    const failure = failureOf(error, step);
+  it.each(cases)('$what → $reason', ({ error, system, reason, says }) => {
+    const failure = failureOf(error, system);
     expect(failure?.reason).toBe(reason);
     expect(failure?.message).toMatch(says);
     expect(failure?.message).not.toMatch(/Bearer abc|Headers/);
@@ -123,9 +105,7 @@ describe('failureOf: an error thrown out of a step, as its condition shows it', 
 
   it('reports no failure for a FIC write waiting for its turn under the operator pacing', () => {
     const paced = Object.assign(new Error('waits for its turn; retrying in 3s'), { code: 'ClientPacing' });
-    expect(
-      failureOf(new RetryAfterError(paced.message, 3000, { cause: paced }), 'FederatedCredentialReady'),
-    ).toBe(undefined);
+    expect(failureOf(new RetryAfterError(paced.message, 3000, { cause: paced }), 'azure')).toBe(undefined);
   });
 
   it('never puts a token or password in a message', () => {
@@ -133,10 +113,7 @@ describe('failureOf: an error thrown out of a step, as its condition shows it', 
     expect(redactSecrets(`Authorization: Bearer ${jwt} password=hunter2 token ${jwt}`)).toBe(
       'Authorization: Bearer [redacted] password=[redacted] token [redacted token]',
     );
-    const failure = failureOf(
-      new Error(`password authentication failed (password=${jwt})`),
-      'DatabaseRoleReady',
-    );
+    const failure = failureOf(new Error(`password authentication failed (password=${jwt})`), 'postgres');
     expect(failure?.message).not.toContain(jwt);
   });
 });
@@ -159,164 +136,15 @@ describe('missingObjectsMessage', () => {
   });
 });
 
-// --- The reconciler, with fakes ---
-
-const server = {
-  metadata: { name: 'pg' },
-  spec: {
-    host: 'pg.example',
-    adminRole: 'admin',
-    allowedNamespaces: { names: ['apps'] },
-    allowedDatabases: ['shop'],
-    allowedMemberOf: ['readers'],
-  },
-  status: { conditions: [{ type: 'Ready', status: 'True' }] },
-} as unknown as EntraDatabaseServer;
+// --- The reconciler, with fakes (test/support/controller-fakes.ts) ---
 
 function accessWith(
   over: { status?: EntraDatabaseAccessStatus; deleting?: boolean } = {},
 ): EntraDatabaseAccess {
-  return {
-    apiVersion: 'entra-access.io/v1alpha1',
-    kind: 'EntraDatabaseAccess',
-    metadata: {
-      name: 'a',
-      namespace: 'apps',
-      uid: 'uid-a',
-      generation: 1,
-      finalizers: [FINALIZER],
-      ...(over.deleting ? { deletionTimestamp: new Date(3000) } : {}),
-    },
-    spec: {
-      serviceAccountName: 'app',
-      identity: { resourceId: IDENTITY },
-      serverRef: 'pg',
-      database: 'shop',
-      roleName: 'app',
-      memberOf: ['readers'],
-      grants: [{ on: 'database', privileges: ['CONNECT'] }],
-    },
+  return accessBody({
     ...(over.status ? { status: over.status } : {}),
-  } as EntraDatabaseAccess;
-}
-
-function cache<T extends { metadata?: { name?: string; namespace?: string } }>(
-  items: () => T[],
-): InformerCache<T> {
-  return {
-    list: (ns?: string) => items().filter((i) => ns === undefined || i.metadata?.namespace === ns),
-    get: async (name: string, ns?: string) =>
-      items().find((i) => i.metadata?.name === name && (ns === undefined || i.metadata?.namespace === ns)),
-  } as unknown as InformerCache<T>;
-}
-
-interface World {
-  access: EntraDatabaseAccess;
-  /** What the apiserver holds; undefined once deleted. */
-  live: EntraDatabaseAccess | undefined;
-  statusWrites: EntraDatabaseAccessStatus[];
-  warnings: Array<{ reason: string; message: string }>;
-  removed: Array<Parameters<DatabaseOps['remove']>[0]>;
-  getIdentity: () => Promise<{ resourceId: string; clientId: string; principalId: string; tenantId: string }>;
-  ensure: DatabaseOps['ensure'];
-  patchStatus?: () => Promise<unknown>;
-  onRemove?: () => void;
-  ensureFic?: () => Promise<never>;
-  /** The operator's own client ID, as the controller knows it. */
-  operatorClientId?: string;
-}
-
-function world(over: Partial<World> = {}): World {
-  const access = over.access ?? accessWith();
-  return {
-    access,
-    live: access,
-    statusWrites: [],
-    warnings: [],
-    removed: [],
-    getIdentity: async () => ({
-      resourceId: IDENTITY,
-      clientId: 'client-1',
-      principalId: 'principal-1',
-      tenantId: 'tenant-1',
-    }),
-    ensure: async () => ({
-      user: 'app',
-      adoptedExisting: false,
-      applied: { server: 'pg', role: 'app', database: 'shop', memberOf: ['readers'], grants: [] },
-      missing: [],
-    }),
-    ...over,
-  };
-}
-
-function reconciler(w: World): (key: string) => Promise<unknown> {
-  const deps: AccessReconcilerDeps = {
-    custom: {
-      getNamespacedCustomObject: async () => {
-        if (!w.live) throw Object.assign(new Error('HTTP-Code: 404'), { code: 404 });
-        return w.live;
-      },
-      patchNamespacedCustomObject: async () => {
-        if (!w.live) throw Object.assign(new Error('HTTP-Code: 404'), { code: 404 });
-        return {};
-      },
-      patchNamespacedCustomObjectStatus: async (request: { body: { status: EntraDatabaseAccessStatus } }) => {
-        if (w.patchStatus) return w.patchStatus();
-        w.statusWrites.push(request.body.status);
-        return {};
-      },
-    } as unknown as k8s.CustomObjectsApi,
-    core: {
-      readNamespacedServiceAccount: async () => ({
-        metadata: {
-          name: 'app',
-          annotations: { [WI_CLIENT_ID_ANNOTATION]: 'client-1', [WI_TENANT_ID_ANNOTATION]: 'tenant-1' },
-        },
-      }),
-    } as unknown as k8s.CoreV1Api,
-    accesses: cache(() => [w.access]),
-    servers: cache(() => [server]),
-    namespaces: cache<k8s.V1Namespace>(() => [
-      {
-        metadata: {
-          name: 'apps',
-          annotations: {
-            [NAMESPACE_OPT_IN_ANNOTATION]: OPT_IN_VALUE,
-            [ALLOWED_IDENTITIES_ANNOTATION]: IDENTITY,
-          },
-        },
-      },
-    ]),
-    azure: {
-      getIdentity: () => w.getIdentity(),
-      ensureFederatedCredential: async () =>
-        w.ensureFic ? w.ensureFic() : { name: 'fic-app', action: 'unchanged' as never },
-      deleteFederatedCredential: async () => ({ deleted: true }),
-    },
-    database: {
-      ensure: (input) => w.ensure(input),
-      remove: async (input) => {
-        w.removed.push(input);
-        w.onRemove?.();
-        return { dropped: input.dropRole, ownedObjects: [] };
-      },
-    },
-    events: {
-      warning: (_target, reason, message) => w.warnings.push({ reason, message }),
-      normal: () => {},
-    },
-    logger: createLogger('error'),
-    settings: {
-      clusterName: 'c',
-      issuer: 'https://issuer',
-      postgresScope: 's',
-      resyncMs: 60_000,
-      operator: { clientId: w.operatorClientId },
-    },
-    now: () => new Date('2026-01-01T00:00:00Z'),
-  };
-  return createAccessReconciler(deps);
+    ...(over.deleting ? { deleting: true } : {}),
+  });
 }
 
 const condition = (status: EntraDatabaseAccessStatus | undefined, type: string) =>

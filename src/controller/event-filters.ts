@@ -1,0 +1,31 @@
+// Which watch events of an access resource call for which reconciles. Pure, so the rules that
+// keep the controller's cost down are tested by table rather than measured by luck:
+// - a status-only update (most of them are our own status writes) reconciles nothing, as with
+//   controller-runtime's GenerationChangedPredicate; a spec change bumps metadata.generation, and
+//   so does the start of a deletion;
+// - other resources are re-queued only when something their admission verdict or shared state
+//   depends on changed: the ServiceAccount, the identity, deletion, or the role names.
+import type { Binding } from '../api/binding-index.ts';
+import type { RoleClaim } from './database-role-index.ts';
+
+/** Whether the resource itself needs a reconcile after an add/update from `before` to `after`. */
+export function needsReconcile(before: Binding | undefined, after: Binding | undefined): boolean {
+  if (!before || !after) return true;
+  return before.generation !== after.generation || before.deleting !== after.deleting;
+}
+
+/** Whether resources related to this one need a reconcile after the change. */
+export function relationsChanged(
+  before: { binding?: Binding | undefined; claim?: RoleClaim | undefined },
+  after: { binding?: Binding | undefined; claim?: RoleClaim | undefined },
+): boolean {
+  const a = before.binding;
+  const b = after.binding;
+  if (!a || !b) return true;
+  return (
+    a.serviceAccountName !== b.serviceAccountName ||
+    a.identityResourceId.toLowerCase() !== b.identityResourceId.toLowerCase() ||
+    a.deleting !== b.deleting ||
+    JSON.stringify(before.claim) !== JSON.stringify(after.claim)
+  );
+}

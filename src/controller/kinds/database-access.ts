@@ -1,0 +1,188 @@
+// EntraDatabaseAccess as a kind of the reconcile skeleton (docs/design.md §5.1): its admission rules, its
+// steps (identity, federated credential, ServiceAccount, database role) and its clean-up. What it
+// shares with other kinds (the first three steps, the binding rules, the binding index) lives in
+// steps/ and guards/; what is here is what only a database access has: a PostgreSQL role that
+// several resources of one identity share on a server.
+import type * as k8s from '@kubernetes/client-node';
+import type { BindingIndex } from '../../api/binding-index.ts';
+import { ACCESS_KIND, ACCESS_PLURAL, Reason } from '../../api/constants.ts';
+import type {
+  AppliedStatus,
+  EntraDatabaseAccess,
+  EntraDatabaseAccessStatus,
+  EntraDatabaseServer,
+} from '../../api/types.ts';
+import { DEFAULT_DELETION_POLICY } from '../../api/types.ts';
+import { sameIdentityId } from '../../azure/identity-id.ts';
+import type { ManagedIdentities } from '../../azure/managed-identities.ts';
+import type { InformerCache } from '../../kube/informer-cache.ts';
+import type { DatabaseOps, SharedRoleRequest } from '../database.ts';
+import type { DatabaseRoleIndex } from '../database-role-index.ts';
+import { namespaceView, type OperatorIdentity } from '../guards/binding-rules.ts';
+import type { Refusal } from '../guards/chain.ts';
+import { checkAccess } from '../guards/database-rules.ts';
+import type { KindDefinition } from '../reconcile/object-reconciler.ts';
+import type { IdentityState } from '../steps/binding-object.ts';
+import { databaseRoleStep, type ReleasedRole } from '../steps/database-role.ts';
+import { federatedCredentialStep } from '../steps/federated-credential.ts';
+import { identityStep } from '../steps/identity.ts';
+import { serviceAccountStep } from '../steps/service-account.ts';
+import { deleteRecordedCredentials, markCredentialRetained } from './binding-cleanup.ts';
+
+export interface DatabaseAccessKindDeps {
+  core: k8s.CoreV1Api;
+  accesses: InformerCache<EntraDatabaseAccess>;
+  servers: InformerCache<EntraDatabaseServer>;
+  namespaces: InformerCache<k8s.V1Namespace>;
+  bindings: BindingIndex;
+  roles: DatabaseRoleIndex;
+  azure: Pick<ManagedIdentities, 'getIdentity' | 'ensureFederatedCredential' | 'deleteFederatedCredential'>;
+  database: DatabaseOps;
+  settings: {
+    clusterName: string;
+    issuer: string;
+    postgresScope: string;
+    /** The operator's own managed identity, which no resource may ever bind. */
+    operator?: OperatorIdentity;
+  };
+}
+
+type State = IdentityState;
+
+function requestOf(access: EntraDatabaseAccess): SharedRoleRequest {
+  return {
+    database: access.spec.database,
+    memberOf: access.spec.memberOf ?? [],
+    grants: access.spec.grants ?? [],
+  };
+}
+
+export function databaseAccessKind(
+  deps: DatabaseAccessKindDeps,
+): KindDefinition<EntraDatabaseAccess, EntraDatabaseAccessStatus, State> {
+  const { accesses, servers, namespaces, bindings, roles } = deps;
+
+  async function check(access: EntraDatabaseAccess): Promise<Refusal | undefined> {
+    const verdict = checkAccess({
+      access,
+      namespace: namespaceView(await namespaces.get(access.metadata.namespace ?? '')),
+      server: await servers.get(access.spec.serverRef),
+      bindings,
+      roles,
+    });
+    return verdict.ok ? undefined : verdict;
+  }
+
+  /**
+   * Those of `candidates` that pass the admission rules now. Only they may keep privileges on a
+   * shared role: a resource the rules refuse (an identity its namespace may not use, a server that
+   * does not allow it) must not hold on to what another tenant's resource revokes.
+   */
+  async function admitted(candidates: EntraDatabaseAccess[]): Promise<EntraDatabaseAccess[]> {
+    const result: EntraDatabaseAccess[] = [];
+    for (const other of candidates) if (!(await check(other))) result.push(other);
+    return result;
+  }
+
+  /** The other live access resources on `server` (from the role index, read from the cache). */
+  async function othersOnServer(access: EntraDatabaseAccess, server: string): Promise<EntraDatabaseAccess[]> {
+    const others: EntraDatabaseAccess[] = [];
+    for (const claim of roles.onServer(server)) {
+      if (claim.namespace === access.metadata.namespace && claim.name === access.metadata.name) continue;
+      const other = await accesses.get(claim.name, claim.namespace);
+      if (other && !other.metadata.deletionTimestamp && other.spec.serverRef === server) others.push(other);
+    }
+    return others;
+  }
+
+  async function sharers(
+    access: EntraDatabaseAccess,
+    server: string,
+    identityResourceId: string,
+  ): Promise<SharedRoleRequest[]> {
+    const sameIdentity = (await othersOnServer(access, server)).filter((other) =>
+      sameIdentityId(other.spec.identity.resourceId, identityResourceId),
+    );
+    return (await admitted(sameIdentity)).map(requestOf);
+  }
+
+  /**
+   * Takes back the role `applied` records. Sharers: those that applied the role, and the admitted
+   * ones of the same identity on this server that have not yet (one role per principal: they are
+   * about to use it). Dropping the role under one of the latter would leave it Ready without a
+   * role, or with a NOLOGIN one. With sharers, only this resource's grants are revoked.
+   */
+  async function release(
+    access: EntraDatabaseAccess,
+    applied: AppliedStatus,
+    identityResourceId: string,
+  ): Promise<ReleasedRole | undefined> {
+    const server = applied.server ? await servers.get(applied.server) : undefined;
+    if (!applied.role || !server) return undefined;
+    const others = await othersOnServer(access, applied.server ?? '');
+    const appliedIt = others.filter((other) => other.status?.applied?.role === applied.role);
+    const coming = await admitted(
+      others.filter(
+        (other) =>
+          other.status?.applied?.role !== applied.role &&
+          sameIdentityId(other.spec.identity.resourceId, identityResourceId),
+      ),
+    );
+    const shared = appliedIt.length > 0 || coming.length > 0;
+    const result = await deps.database.remove({
+      server,
+      applied,
+      dropRole: !shared,
+      keep: [...(await admitted(appliedIt)), ...coming].map(requestOf),
+    });
+    return { ...result, shared };
+  }
+
+  return {
+    kind: ACCESS_KIND,
+    plural: ACCESS_PLURAL,
+    get: (namespace, name) => accesses.get(name, namespace),
+    admit: check,
+    initialState: () => ({}),
+    readyMessage: 'identity, federated credential, service account and database role are ready',
+    steps: [
+      identityStep({ azure: deps.azure, operator: deps.settings.operator ?? {} }),
+      federatedCredentialStep({
+        kind: ACCESS_KIND,
+        azure: deps.azure,
+        bindings,
+        clusterName: deps.settings.clusterName,
+        issuer: deps.settings.issuer,
+      }),
+      serviceAccountStep({ core: deps.core }),
+      databaseRoleStep({
+        database: deps.database,
+        server: (name) => servers.get(name),
+        sharers,
+        release,
+        defaultScope: deps.settings.postgresScope,
+      }),
+    ],
+    async cleanUp(access, context) {
+      if ((access.spec.deletionPolicy ?? DEFAULT_DELETION_POLICY) === 'Orphan') {
+        context.talkingTo('kubernetes');
+        await markCredentialRetained(access, deps.core);
+        return;
+      }
+      const applied = access.status?.applied;
+      if (applied?.role) {
+        context.talkingTo('postgres');
+        const identity = access.status?.identity?.resourceId ?? access.spec.identity.resourceId;
+        const released = await release(access, applied, identity);
+        if (released && !released.shared && !released.dropped) {
+          context.warn(
+            Reason.RoleOwnsObjects,
+            `role ${applied.role} owns objects (${released.ownedObjects.join(', ')}); it was kept with NOLOGIN and no data was dropped`,
+          );
+        }
+      }
+      context.talkingTo('azure');
+      await deleteRecordedCredentials(access, { kind: ACCESS_KIND, azure: deps.azure, bindings });
+    },
+  };
+}
