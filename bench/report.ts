@@ -1,5 +1,5 @@
 // bench/results.json and the generated part of docs/benchmarks.md (between the marker comments,
-// so the prose around it survives each run), with DESIGN.md §8's targets marked met or missed.
+// so the prose around it survives each run), with docs/design.md §8's targets marked met or missed.
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { BenchResults } from './run.ts';
@@ -149,7 +149,7 @@ export function renderTable(results: BenchResults): string {
   }
   const t = targets(results);
   if (t.length > 0) {
-    lines.push('### DESIGN.md §8 targets', '', '| Target | Measured | |', '|---|---|---|');
+    lines.push('### docs/design.md §8 targets', '', '| Target | Measured | |', '|---|---|---|');
     for (const target of t) lines.push(`| ${target.target} | ${target.measured} | ${yes(target.met)} |`);
     lines.push('');
   }
