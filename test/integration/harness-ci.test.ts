@@ -25,7 +25,7 @@ function runIntegrationWithMissingApiserver(ci: boolean): { status: number | nul
       'run',
       '--project',
       'integration',
-      'test/integration/kubernetes.test.ts',
+      'test/integration/harness-kube-apiserver.test.ts',
     ],
     { cwd: root, env, encoding: 'utf8', timeout: 60_000 },
   );

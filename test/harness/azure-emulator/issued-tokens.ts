@@ -1,6 +1,6 @@
 // A record of every secret the emulator handed out or was handed: the access tokens it issued
 // (ARM and PostgreSQL scopes alike) and the client assertions (service-account JWTs) it received,
-// accepted or not. Tests that prove no secret leaks (test/reliability/secrets.test.ts) scan what
+// accepted or not. Tests that prove no secret leaks (test/reliability/secret-leaks.test.ts) scan what
 // the code under test produced for these values. Bounded, so a long benchmark cannot grow it
 // without limit: past the cap the oldest entries go and `dropped` counts them.
 // `POST /_emulator/reset` leaves it alone (a scan wants every token of the run, whoever reset the
