@@ -50,6 +50,23 @@ export function mutatingWebhook(options: WebhookOptions): k8s.V1MutatingWebhook 
   };
 }
 
+/** entra-access's pod webhook (create, failurePolicy Fail) at `baseUrl`, for pods in `namespaceSelector`. */
+export function podWebhook(options: {
+  baseUrl: string;
+  caBundle?: string;
+  namespaceSelector: k8s.V1LabelSelector;
+}): k8s.V1MutatingWebhook {
+  return mutatingWebhook({
+    name: 'pods.entra-access.io',
+    url: `${options.baseUrl}${POD_WEBHOOK_PATH}`,
+    caBundle: options.caBundle,
+    namespaceSelector: options.namespaceSelector,
+    resource: 'pods',
+    operations: ['CREATE'],
+    failurePolicy: 'Fail',
+  });
+}
+
 export interface EntraAccessWebhooksOptions {
   /** https://host:port of the webhook server. */
   baseUrl: string;
@@ -71,15 +88,7 @@ export function entraAccessWebhooks(options: EntraAccessWebhooksOptions): k8s.V1
   const { baseUrl, caBundle } = options;
   const lenient = options.allFail ? 'Fail' : 'Ignore';
   return [
-    mutatingWebhook({
-      name: 'pods.entra-access.io',
-      url: `${baseUrl}${POD_WEBHOOK_PATH}`,
-      caBundle,
-      namespaceSelector: options.optedIn,
-      resource: 'pods',
-      operations: ['CREATE'],
-      failurePolicy: 'Fail',
-    }),
+    podWebhook({ baseUrl, caBundle, namespaceSelector: options.optedIn }),
     mutatingWebhook({
       name: 'serviceaccounts.entra-access.io',
       url: `${baseUrl}${SERVICE_ACCOUNT_WEBHOOK_PATH}`,

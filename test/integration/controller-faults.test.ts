@@ -18,13 +18,14 @@ import * as k8s from '@kubernetes/client-node';
 import type pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCESS_PLURAL, FINALIZER, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
-import type { EntraDatabaseAccess, EntraDatabaseServer, Grant } from '../../src/api/types.ts';
+import { ACCESS_PLURAL, FINALIZER, SERVER_PLURAL } from '../../src/api/constants.ts';
+import type { EntraDatabaseAccess, Grant } from '../../src/api/types.ts';
 import { ficName, ficSubject } from '../../src/azure/fic-name.ts';
 import type { ControllerComponent } from '../../src/controller/component.ts';
 import { parseMicroTime } from '../../src/controller/leader-election.ts';
 import { AzureEmulatorClient, type CountersSnapshot } from '../harness/azure-emulator/client.ts';
-import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, poller, pollFor, uniqueName } from '../harness/context.ts';
+import { API, mergePatch } from '../harness/kube.ts';
 import { freePort } from '../harness/ports.ts';
 import { type ManagedProcess, makeTempDir, removeTempDir } from '../harness/processes.ts';
 import {
@@ -33,13 +34,17 @@ import {
   createAppDatabase,
   createDatabaseServer,
   createOptedInNamespace,
+  ficsOf as ficsOfIdentity,
   isReady,
   listAccesses as listAccessesOf,
+  patchAccess,
   readAccess as readAccessOf,
+  readGrants,
   rolesOfPrincipal as rolesOf,
   startInProcessController,
   startOperatorProcess,
   superuserQuery,
+  waitForServerReady,
   writeOperatorToken,
 } from '../harness/scenario.ts';
 import {
@@ -51,12 +56,9 @@ import {
 } from '../harness/workload-identity.ts';
 
 const harness = harnessInfo();
-const api = { group: GROUP, version: VERSION };
-const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const CLUSTER = 'faults';
 
-const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> =>
-  pollUntil(read, ok, timeoutMs, 100);
+const until = poller({ timeoutMs: 60_000 });
 
 /** One line per ARM attempt the controller sent, seen in its own SDK pipeline. */
 interface ArmAttempt {
@@ -123,9 +125,7 @@ describe.skipIf(!harness)(
       spec: { serviceAccountName: string; identity: string; roleName: string; grants?: Grant[] },
     ) => createAccessIn(custom, namespace, name, { ...spec, serverRef: serverName, database });
 
-    const ficsOf = async (identityId: string) =>
-      (await emulator.listIdentities()).find((i) => i.id.toLowerCase() === identityId.toLowerCase())
-        ?.federatedIdentityCredentials ?? [];
+    const ficsOf = (identityId: string) => ficsOfIdentity(emulator, identityId);
 
     const ficPutsByStatus = (before: CountersSnapshot, after: CountersSnapshot) => {
       const delta: Record<string, number> = {};
@@ -152,11 +152,7 @@ describe.skipIf(!harness)(
     }
     const logOf = (proc: ManagedProcess) => readFileSync(proc.logFile, 'utf8');
     const waitForLog = (proc: ManagedProcess, text: string, timeoutMs = 30_000) =>
-      until(
-        async () => logOf(proc).includes(text),
-        (found) => found,
-        timeoutMs,
-      );
+      pollFor(() => logOf(proc).includes(text), timeoutMs);
 
     beforeAll(async () => {
       kc = adminKubeConfig(harness!);
@@ -232,16 +228,8 @@ describe.skipIf(!harness)(
           ],
         },
       });
-      const server = await until(
-        () =>
-          custom.getClusterCustomObject({
-            ...api,
-            plural: SERVER_PLURAL,
-            name: serverName,
-          }) as Promise<EntraDatabaseServer>,
-        (s) => s.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
-      );
-      expect(server.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+      const server = await waitForServerReady(custom, serverName);
+      expect(conditionOf(server)?.status).toBe('True');
     });
 
     afterAll(async () => {
@@ -257,7 +245,7 @@ describe.skipIf(!harness)(
           await custom
             .patchNamespacedCustomObject(
               {
-                ...api,
+                ...API,
                 plural: ACCESS_PLURAL,
                 namespace,
                 name: item.metadata.name ?? '',
@@ -270,7 +258,7 @@ describe.skipIf(!harness)(
         await core?.deleteNamespace({ name: namespace }).catch(() => {});
       }
       await custom
-        ?.deleteClusterCustomObject({ ...api, plural: SERVER_PLURAL, name: serverName })
+        ?.deleteClusterCustomObject({ ...API, plural: SERVER_PLURAL, name: serverName })
         .catch(() => {});
       await core
         ?.deleteNamespacedSecret({ namespace: harness!.azure.operator.namespace, name: `${serverName}-ca` })
@@ -444,11 +432,7 @@ describe.skipIf(!harness)(
       const identity = identities.rotate;
       const namespace = ns.rotate;
       const role = `${database}_rot`;
-      const baseGrants: Grant[] = [
-        { on: 'database', privileges: ['CONNECT'] },
-        { on: 'schema', schema: 'public', privileges: ['USAGE'] },
-        { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] },
-      ];
+      const baseGrants: Grant[] = readGrants('orders');
       await createAccess(namespace, 'rotate', {
         serviceAccountName: 'rotate',
         identity: identity.id,
@@ -488,23 +472,12 @@ describe.skipIf(!harness)(
 
       // A change that needs the database.
       const started = Date.now();
-      await custom.patchNamespacedCustomObject(
-        {
-          ...api,
-          plural: ACCESS_PLURAL,
-          namespace,
-          name: 'rotate',
-          body: {
-            spec: {
-              grants: [
-                ...baseGrants.slice(0, 2),
-                { on: 'tables', schema: 'public', tables: ['orders', 'items'], privileges: ['SELECT'] },
-              ],
-            },
-          },
-        },
-        mergePatch,
-      );
+      await patchAccess(custom, namespace, 'rotate', {
+        grants: [
+          ...baseGrants.slice(0, 2),
+          { on: 'tables', schema: 'public', tables: ['orders', 'items'], privileges: ['SELECT'] },
+        ],
+      });
       const access = await until(
         () => readAccess(namespace, 'rotate'),
         (a) => isReady(a) && (a?.metadata.generation ?? 0) > 1,
@@ -555,11 +528,7 @@ describe.skipIf(!harness)(
           serviceAccountName: sa,
           identity: identity.id,
           roleName: role,
-          grants: [
-            { on: 'database', privileges: ['CONNECT'] },
-            { on: 'schema', schema: 'public', privileges: ['USAGE'] },
-            { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] },
-          ],
+          grants: readGrants('orders'),
         });
       }
       // Kill once some FICs exist and the rest are still being written.

@@ -6,38 +6,40 @@ import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCESS_PLURAL, FINALIZER, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
-import type {
-  EntraDatabaseAccess,
-  EntraDatabaseAccessSpec,
-  EntraDatabaseServer,
-} from '../../src/api/types.ts';
+import { FINALIZER, SERVER_PLURAL } from '../../src/api/constants.ts';
+import type { EntraDatabaseAccessSpec } from '../../src/api/types.ts';
 import type { ControllerComponent } from '../../src/controller/component.ts';
 import { statusOf } from '../../src/kube/client.ts';
 import { AzureEmulatorClient, type IdentityView } from '../harness/azure-emulator/client.ts';
-import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, poller, uniqueName } from '../harness/context.ts';
+import { API } from '../harness/kube.ts';
 import {
+  type AccessOptions,
   appToken as appTokenOf,
   conditionOf,
+  createAccess as createAccessIn,
   createAppDatabase,
   createDatabaseServer,
   createOptedInNamespace,
   ddlCount,
+  deleteAccessAndWait as deleteAccessAndWaitIn,
+  ficsOf as ficsOfIdentity,
   isReady,
+  listAccesses,
   loginAndQuery as loginAndQueryAs,
+  patchAccess as patchAccessIn,
+  patchServer,
   readAccess as readAccessOf,
+  readGrants,
   startInProcessController,
   superuserUrl,
+  waitForServerReady,
   writeOperatorToken,
 } from '../harness/scenario.ts';
 
 const harness = harnessInfo();
-const api = { group: GROUP, version: VERSION };
-const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
-/** Polls `read` until `ok` holds (or the time is up), and returns the last value read. */
-const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 20_000): Promise<T> =>
-  pollUntil(read, ok, timeoutMs, 150);
+const until = poller({ timeoutMs: 20_000, intervalMs: 150 });
 
 describe.skipIf(!harness)('controller: guards, updates and deletion of EntraDatabaseAccess', () => {
   const run = uniqueName('life');
@@ -103,47 +105,29 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
 
   const readAccess = (ns: string, name: string) => readAccessOf(custom, ns, name);
 
-  async function createAccess(
+  /** An access resource for service account `name` on this file's server and database. */
+  const createAccess = (
     ns: string,
     name: string,
-    spec: Partial<EntraDatabaseAccessSpec> & { identity: { resourceId: string } },
-  ): Promise<void> {
-    await custom.createNamespacedCustomObject({
-      ...api,
-      plural: ACCESS_PLURAL,
-      namespace: ns,
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'EntraDatabaseAccess',
-        metadata: { name },
-        spec: { serviceAccountName: name, serverRef: serverName, database, ...spec },
-      },
+    options: Omit<AccessOptions, 'serviceAccountName' | 'serverRef' | 'database'> & Partial<AccessOptions>,
+  ) =>
+    createAccessIn(custom, ns, name, {
+      serviceAccountName: name,
+      serverRef: serverName,
+      database,
+      ...options,
     });
-  }
 
   const patchAccess = (ns: string, name: string, spec: Partial<EntraDatabaseAccessSpec>) =>
-    custom.patchNamespacedCustomObject(
-      { ...api, plural: ACCESS_PLURAL, namespace: ns, name, body: { spec } },
-      mergePatch,
-    ) as Promise<EntraDatabaseAccess>;
+    patchAccessIn(custom, ns, name, spec);
 
   async function deleteAccessAndWait(ns: string, name: string): Promise<void> {
-    await custom
-      .deleteNamespacedCustomObject({ ...api, plural: ACCESS_PLURAL, namespace: ns, name })
-      .catch((error: unknown) => {
-        if (statusOf(error) !== 404) throw error;
-      });
     expect(
-      await until(
-        () => readAccess(ns, name),
-        (a) => a === undefined,
-      ),
+      await deleteAccessAndWaitIn(custom, ns, name, { timeoutMs: 20_000, missingOk: true }),
     ).toBeUndefined();
   }
 
-  const ficsOf = async (id: string) =>
-    (await emulator.listIdentities()).find((i) => i.id.toLowerCase() === id.toLowerCase())
-      ?.federatedIdentityCredentials ?? [];
+  const ficsOf = (id: string) => ficsOfIdentity(emulator, id);
 
   const warnings = async (ns: string, name: string) =>
     (
@@ -202,25 +186,14 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
       clusterName: 'harness',
       args: ['--resync-period=30'],
     });
-    const server = await until(
-      () =>
-        custom.getClusterCustomObject({
-          ...api,
-          plural: SERVER_PLURAL,
-          name: serverName,
-        }) as Promise<EntraDatabaseServer>,
-      (s) => s.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
-    );
-    expect(server.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    const server = await waitForServerReady(custom, serverName, 20_000);
+    expect(conditionOf(server)?.status).toBe('True');
   });
 
   afterAll(async () => {
     // Let the controller finalize what is left, so the namespaces can go.
     for (const ns of [namespace, closedNamespace, offNamespace]) {
-      const left = await custom
-        ?.listNamespacedCustomObject({ ...api, plural: ACCESS_PLURAL, namespace: ns })
-        .then((l) => (l as { items: EntraDatabaseAccess[] }).items)
-        .catch(() => []);
+      const left = custom ? await listAccesses(custom, ns).catch(() => []) : [];
       await Promise.all(
         (left ?? []).map((a) => deleteAccessAndWait(ns, a.metadata.name ?? '').catch(() => {})),
       );
@@ -233,7 +206,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
       ?.deleteNamespacedSecret({ namespace: harness!.azure.operator.namespace, name: `${run}-ca` })
       .catch(() => {});
     await custom
-      ?.deleteClusterCustomObject({ ...api, plural: SERVER_PLURAL, name: serverName })
+      ?.deleteClusterCustomObject({ ...API, plural: SERVER_PLURAL, name: serverName })
       .catch(() => {});
     if (harness) {
       await su(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => {});
@@ -247,7 +220,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
     // The older resource that the RoleNameInUse and ServiceAccountConflict cases collide with.
     beforeAll(async () => {
       await createAccess(namespace, 'base', {
-        identity: { resourceId: identity('base').id },
+        identity: identity('base').id,
         roleName: roles.base,
         grants: [{ on: 'database', privileges: ['CONNECT'] }],
       });
@@ -261,7 +234,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
       namespace: string;
       name: string;
       identity: string;
-      spec?: Partial<EntraDatabaseAccessSpec>;
+      spec?: Partial<AccessOptions>;
       /** The message says what to change. */
       says: RegExp;
     }
@@ -338,7 +311,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
         principal: await principalOf(role),
       };
       await createAccess(c.namespace, c.name, {
-        identity: { resourceId: id.id },
+        identity: id.id,
         roleName: role,
         grants: [{ on: 'database', privileges: ['CONNECT'] }],
         ...c.spec,
@@ -387,8 +360,9 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
 
     it('RoleNameReserved: the schema refuses the other reserved names at apply', async () => {
       const error = await createAccess(namespace, 'guard-pg', {
-        identity: { resourceId: identity('g-reserved').id },
+        identity: identity('g-reserved').id,
         roleName: 'pg_monitor',
+        grants: null,
       }).then(
         () => undefined,
         (e: unknown) => e,
@@ -404,12 +378,9 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
 
     it('grants an added memberOf group role', async () => {
       await createAccess(namespace, name, {
-        identity: { resourceId: identity('upd-a').id },
+        identity: identity('upd-a').id,
         roleName: roles.upd,
-        grants: [
-          { on: 'database', privileges: ['CONNECT'] },
-          { on: 'schema', schema: 'public', privileges: ['USAGE'] },
-        ],
+        grants: readGrants(),
       });
       expect(isReady(await until(() => readAccess(namespace, name), isReady))).toBe(true);
       const token = await appToken(namespace, name, identity('upd-a').clientId);
@@ -422,10 +393,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
         db: database,
         asAdmin: true,
       });
-      await custom.patchClusterCustomObject(
-        { ...api, plural: SERVER_PLURAL, name: serverName, body: { spec: { allowedMemberOf: [group] } } },
-        mergePatch,
-      );
+      await patchServer(custom, serverName, { allowedMemberOf: [group] });
       const patched = await patchAccess(namespace, name, { memberOf: [group] });
       const access = await until(
         () => readAccess(namespace, name),
@@ -483,7 +451,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
       const a = identity('switch-a');
       const b = identity('switch-b');
       await createAccess(namespace, 'switch', {
-        identity: { resourceId: a.id },
+        identity: a.id,
         roleName: roles.switch,
         grants: [
           { on: 'database', privileges: ['CONNECT'] },
@@ -545,7 +513,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
     it('moves the FIC to a changed service account and leaves none for the old one', async () => {
       const id = identity('rename');
       await createAccess(namespace, 'rename', {
-        identity: { resourceId: id.id },
+        identity: id.id,
         roleName: roles.rename,
         grants: [{ on: 'database', privileges: ['CONNECT'] }],
       });
@@ -572,14 +540,10 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
     it('with Orphan leaves the FIC, the role and its grants', async () => {
       const id = identity('orphan');
       await createAccess(namespace, 'orphan', {
-        identity: { resourceId: id.id },
+        identity: id.id,
         roleName: roles.orphan,
         deletionPolicy: 'Orphan',
-        grants: [
-          { on: 'database', privileges: ['CONNECT'] },
-          { on: 'schema', schema: 'public', privileges: ['USAGE'] },
-          { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] },
-        ],
+        grants: readGrants('orders'),
       });
       const ready = await until(() => readAccess(namespace, 'orphan'), isReady);
       expect(isReady(ready)).toBe(true);
@@ -600,7 +564,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
     it('with Delete keeps a role that owns a table, without login, and keeps the data', async () => {
       const id = identity('owner');
       await createAccess(namespace, 'owner', {
-        identity: { resourceId: id.id },
+        identity: id.id,
         roleName: roles.owner,
         deletionPolicy: 'Delete',
         grants: [

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_PLURAL, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
 import type { Condition, EntraDatabaseAccess, EntraDatabaseServer } from '../../src/api/types.ts';
 import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
+import { API, mergePatch } from '../harness/kube.ts';
 
 const harness = harnessInfo();
 
@@ -418,16 +419,14 @@ describe.skipIf(!harness)('CRDs in the real kube-apiserver', () => {
   /** Dry-run creates unless `store`: the apiserver validates and defaults, and keeps nothing. */
   const createServer = (body: unknown, store = false) =>
     objects.createClusterCustomObject({
-      group: GROUP,
-      version: VERSION,
+      ...API,
       plural: SERVER_PLURAL,
       body,
       ...(store ? {} : { dryRun: 'All' }),
     });
   const createAccess = (body: unknown, store = false) =>
     objects.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
+      ...API,
       namespace,
       plural: ACCESS_PLURAL,
       body,
@@ -469,8 +468,7 @@ describe.skipIf(!harness)('CRDs in the real kube-apiserver', () => {
   afterAll(async () => {
     await objects
       ?.deleteClusterCustomObject({
-        group: GROUP,
-        version: VERSION,
+        ...API,
         plural: SERVER_PLURAL,
         name: storedServer,
       })
@@ -596,8 +594,8 @@ describe.skipIf(!harness)('CRDs in the real kube-apiserver', () => {
     const name = accessExample.metadata.name ?? '';
     const patchStatus = (body: unknown) =>
       objects.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, namespace, plural: ACCESS_PLURAL, name, body },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        { ...API, namespace, plural: ACCESS_PLURAL, name, body },
+        mergePatch,
       );
     const patched = (await patchStatus({ status })) as EntraDatabaseAccess;
     expect(patched.status).toEqual(status);

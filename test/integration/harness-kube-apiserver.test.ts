@@ -7,6 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
+import { mergePatch } from '../harness/kube.ts';
 
 const harness = harnessInfo();
 
@@ -57,7 +58,7 @@ describe.skipIf(!harness)('harness kube-apiserver', () => {
 
     const patched = await core.patchNamespacedConfigMap(
       { namespace, name: 'settings', body: { data: { b: '2' } } },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      mergePatch,
     );
     expect(patched.data).toEqual({ a: '1', b: '2' });
 

@@ -10,7 +10,6 @@ import { connect } from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { POD_WEBHOOK_PATH } from '../../src/api/constants.ts';
 import { parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
@@ -27,7 +26,7 @@ import { GENERATION_ANNOTATION } from '../../src/webhook/certificates/secret.ts'
 import { startWebhookComponent, type WebhookComponent } from '../../src/webhook/component.ts';
 import { CertificateWatcher } from '../../src/webhook/tls.ts';
 import { adminKubeConfig, harnessInfo, poller, pollFor, uniqueName } from '../harness/context.ts';
-import { appPod, mutatingWebhook } from '../harness/kube.ts';
+import { appPod, podWebhook } from '../harness/kube.ts';
 import { freePort } from '../harness/ports.ts';
 import { makeTempDir, removeTempDir, startProcess } from '../harness/processes.ts';
 
@@ -290,14 +289,10 @@ describe.skipIf(!harness)('self-managed webhook certificates', () => {
         body: {
           metadata: { name: configurationName },
           webhooks: [
-            mutatingWebhook({
-              name: 'pods.entra-access.io',
-              url: `https://127.0.0.1:${port}${POD_WEBHOOK_PATH}`,
+            // Fail: an admission that meets a certificate the apiserver cannot verify fails the create.
+            podWebhook({
+              baseUrl: `https://127.0.0.1:${port}`,
               namespaceSelector: { matchLabels: { 'entra-access-certificates-test': run } },
-              resource: 'pods',
-              operations: ['CREATE'],
-              // Fail: an admission that meets a certificate the apiserver cannot verify fails the create.
-              failurePolicy: 'Fail',
             }),
           ],
         },
