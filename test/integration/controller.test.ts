@@ -5,45 +5,49 @@
 import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCESS_PLURAL, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
-import type { EntraDatabaseAccess, EntraDatabaseServer } from '../../src/api/types.ts';
+import { ACCESS_PLURAL, SERVER_PLURAL } from '../../src/api/constants.ts';
+import type { EntraDatabaseAccess } from '../../src/api/types.ts';
 import type { ControllerComponent } from '../../src/controller/component.ts';
 import { AzureEmulatorClient } from '../harness/azure-emulator/client.ts';
-import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, poller, uniqueName } from '../harness/context.ts';
+import { API, mergePatch } from '../harness/kube.ts';
 import {
-  appToken,
+  conditionOf,
   createAccess,
   createAppDatabase,
   createDatabaseServer,
   createOptedInNamespace,
   ddlCount,
-  loginAndQuery,
+  deleteAccess,
+  ficsOf,
+  patchAccess,
   readAccess as readAccessOf,
+  readGrants,
   startInProcessController,
-  superuserQuery,
+  waitForServerReady,
   writeOperatorToken,
 } from '../harness/scenario.ts';
+import {
+  expectOrdersAppDeletedCleanly,
+  expectOrdersAppReady,
+  type HappyPath,
+  ORDERS_APP_SQL,
+  ordersAppNames,
+  ordersAppQuery,
+} from '../support/controller-happy-path.ts';
 
 const harness = harnessInfo();
-const api = { group: GROUP, version: VERSION };
-const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
-const until = <T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> =>
-  pollUntil(read, ok, timeoutMs, 200);
-
-const readyOf = (access: EntraDatabaseAccess | undefined) =>
-  access?.status?.conditions?.find((c) => c.type === 'Ready');
+const until = poller({ timeoutMs: 60_000, intervalMs: 200 });
 
 describe.skipIf(!harness)(
   'controller: EntraDatabaseAccess to FIC, ServiceAccount and PostgreSQL role',
   () => {
     const run = uniqueName('ctl');
-    const namespace = run;
+    const names = ordersAppNames(run);
+    const { namespace, database, serverName, role } = names;
     const subscriptionId = '00000000-0000-0000-0000-00000000c001';
     const resourceGroup = run;
-    const database = run.replaceAll('-', '_');
-    const serverName = `${run}-pg`;
-    const role = `${database}_app`;
     let kc: k8s.KubeConfig;
     let core: k8s.CoreV1Api;
     let custom: k8s.CustomObjectsApi;
@@ -54,14 +58,14 @@ describe.skipIf(!harness)(
 
     const readAccess = (name: string) => readAccessOf(custom, namespace, name);
 
-    async function appQuery(sql: string): Promise<string> {
-      const token = await appToken(harness!, kc, {
-        namespace,
-        serviceAccount: 'orders-api',
-        clientId: app.clientId,
-      });
-      return loginAndQuery(harness!, { database, role, token }, sql);
-    }
+    const happyPath = (): HappyPath => ({
+      ...names,
+      info: harness!,
+      kubeConfig: kc,
+      emulator,
+      app,
+      timeoutMs: 60_000,
+    });
 
     beforeAll(async () => {
       kc = adminKubeConfig(harness!);
@@ -74,12 +78,7 @@ describe.skipIf(!harness)(
         resourceGroup: `${run}-other`,
         name: 'outsider',
       });
-      await createAppDatabase(
-        harness!,
-        database,
-        `CREATE TABLE orders (id int, item text); INSERT INTO orders VALUES (1, 'book'), (2, 'pen');
-         CREATE TABLE secrets (id int); INSERT INTO secrets VALUES (42);`,
-      );
+      await createAppDatabase(harness!, database, ORDERS_APP_SQL);
       await createOptedInNamespace(
         core,
         namespace,
@@ -101,21 +100,13 @@ describe.skipIf(!harness)(
       await controller?.stop();
       await core?.deleteNamespace({ name: namespace }).catch(() => {});
       await custom
-        ?.deleteClusterCustomObject({ ...api, plural: SERVER_PLURAL, name: serverName })
+        ?.deleteClusterCustomObject({ ...API, plural: SERVER_PLURAL, name: serverName })
         .catch(() => {});
     });
 
     it('makes the server Ready: connected as the Entra admin with a token', async () => {
-      const server = await until(
-        () =>
-          custom.getClusterCustomObject({
-            ...api,
-            plural: SERVER_PLURAL,
-            name: serverName,
-          }) as Promise<EntraDatabaseServer>,
-        (s) => s.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
-      );
-      expect(server.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      const server = await waitForServerReady(custom, serverName);
+      expect(conditionOf(server)).toMatchObject({
         status: 'True',
         reason: 'Connected',
       });
@@ -123,26 +114,7 @@ describe.skipIf(!harness)(
     });
 
     it('brings an access resource to Ready, and the app logs in with its own token', async () => {
-      await createAccess(custom, namespace, 'orders-api', {
-        serviceAccountName: 'orders-api',
-        identity: app.id,
-        serverRef: serverName,
-        database,
-        roleName: role,
-        grants: [
-          { on: 'database', privileges: ['CONNECT'] },
-          { on: 'schema', schema: 'public', privileges: ['USAGE'] },
-          { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] },
-        ],
-      });
-      const access = await until(
-        () => readAccess('orders-api'),
-        (a) => readyOf(a)?.status === 'True',
-      );
-      expect(readyOf(access), JSON.stringify(access?.status)).toMatchObject({
-        status: 'True',
-        reason: 'Reconciled',
-      });
+      const access = await expectOrdersAppReady(happyPath());
       expect(access?.metadata.finalizers).toContain('entra-access.io/cleanup');
       expect(access?.status?.identity).toMatchObject({
         clientId: app.clientId,
@@ -158,18 +130,6 @@ describe.skipIf(!harness)(
         user: role,
         sslMode: 'verify-full',
       });
-
-      const sa = await core.readNamespacedServiceAccount({ namespace, name: 'orders-api' });
-      expect(sa.metadata?.annotations?.['azure.workload.identity/client-id']).toBe(app.clientId);
-      const fics = (await emulator.listIdentities()).find(
-        (i) => i.clientId === app.clientId,
-      )?.federatedIdentityCredentials;
-      expect(fics?.map((f) => f.properties.subject)).toEqual([
-        `system:serviceaccount:${namespace}:orders-api`,
-      ]);
-
-      expect(await appQuery('SELECT item FROM orders ORDER BY id')).toBe('[{"item":"book"},{"item":"pen"}]');
-      expect(await appQuery('SELECT * FROM secrets')).toMatch(/ERROR: permission denied for table secrets/);
     });
 
     it('makes no ARM write, runs no DDL and writes no status when nothing changed', async () => {
@@ -180,7 +140,7 @@ describe.skipIf(!harness)(
       // Any update event makes the controller reconcile; an annotation does not change the spec.
       const touched = (await custom.patchNamespacedCustomObject(
         {
-          ...api,
+          ...API,
           plural: ACCESS_PLURAL,
           namespace,
           name: 'orders-api',
@@ -196,25 +156,9 @@ describe.skipIf(!harness)(
     });
 
     it('revokes a grant removed from the spec', async () => {
-      await custom.patchNamespacedCustomObject(
-        {
-          ...api,
-          plural: ACCESS_PLURAL,
-          namespace,
-          name: 'orders-api',
-          body: {
-            spec: {
-              grants: [
-                { on: 'database', privileges: ['CONNECT'] },
-                { on: 'schema', schema: 'public', privileges: ['USAGE'] },
-              ],
-            },
-          },
-        },
-        mergePatch,
-      );
+      await patchAccess(custom, namespace, 'orders-api', { grants: readGrants() });
       const result = await until(
-        () => appQuery('SELECT item FROM orders'),
+        () => ordersAppQuery(happyPath(), 'SELECT item FROM orders'),
         (text) => text.startsWith('ERROR'),
         30_000,
       );
@@ -222,57 +166,25 @@ describe.skipIf(!harness)(
     });
 
     it('refuses an identity outside the namespace allow-list, and writes nothing to Azure', async () => {
-      await custom.createNamespacedCustomObject({
-        ...api,
-        plural: ACCESS_PLURAL,
-        namespace,
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: 'EntraDatabaseAccess',
-          metadata: { name: 'outsider' },
-          spec: {
-            serviceAccountName: 'outsider',
-            identity: { resourceId: outsider.id },
-            serverRef: serverName,
-            database,
-          },
-        },
+      await createAccess(custom, namespace, 'outsider', {
+        serviceAccountName: 'outsider',
+        identity: outsider.id,
+        serverRef: serverName,
+        database,
+        grants: null,
       });
       const access = await until(
         () => readAccess('outsider'),
-        (a) => readyOf(a)?.status === 'False',
+        (a) => conditionOf(a)?.status === 'False',
       );
-      expect(readyOf(access)).toMatchObject({ status: 'False', reason: 'IdentityNotAllowed' });
-      expect(readyOf(access)?.message).toContain('entra-access.io/allowed-identities');
-      const fics = (await emulator.listIdentities()).find(
-        (i) => i.id === outsider.id,
-      )?.federatedIdentityCredentials;
-      expect(fics).toEqual([]);
-      await custom.deleteNamespacedCustomObject({
-        ...api,
-        plural: ACCESS_PLURAL,
-        namespace,
-        name: 'outsider',
-      });
+      expect(conditionOf(access)).toMatchObject({ status: 'False', reason: 'IdentityNotAllowed' });
+      expect(conditionOf(access)?.message).toContain('entra-access.io/allowed-identities');
+      expect(await ficsOf(emulator, outsider.id)).toEqual([]);
+      await deleteAccess(custom, namespace, 'outsider');
     });
 
     it('on deletion removes the FIC and drops the role, then lets the resource go', async () => {
-      await custom.deleteNamespacedCustomObject({
-        ...api,
-        plural: ACCESS_PLURAL,
-        namespace,
-        name: 'orders-api',
-      });
-      const gone = await until(
-        () => readAccess('orders-api'),
-        (a) => a === undefined,
-      );
-      expect(gone).toBeUndefined();
-      const fics = (await emulator.listIdentities()).find(
-        (i) => i.clientId === app.clientId,
-      )?.federatedIdentityCredentials;
-      expect(fics).toEqual([]);
-      expect(await superuserQuery(harness!, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).toEqual([]);
+      await expectOrdersAppDeletedCleanly(happyPath());
     });
   },
 );
