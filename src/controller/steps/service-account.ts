@@ -8,12 +8,26 @@ import {
   WI_CLIENT_ID_ANNOTATION,
   WI_TENANT_ID_ANNOTATION,
 } from '../../api/constants.ts';
-import type { BindingStatus } from '../../api/types.ts';
+import type { BindingStatus, Condition } from '../../api/types.ts';
 import { statusOf } from '../../kube/client.ts';
+import { getCondition } from '../../kube/conditions.ts';
 import type { Step } from '../reconcile/object-reconciler.ts';
 import { type BindingObject, type IdentityState, resolvedIdentity } from './binding-object.ts';
 
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+const created = (name: string) =>
+  ({ ok: true, reason: Reason.Created, message: `created ServiceAccount ${name}` }) as const;
+
+/** Whether the last ServiceAccountReady says this resource created ServiceAccount `name`. */
+function createdByUs(conditions: readonly Condition[] | undefined, name: string): boolean {
+  const condition = getCondition(conditions, ConditionType.ServiceAccountReady);
+  return (
+    condition?.status === 'True' &&
+    condition.reason === Reason.Created &&
+    condition.message === created(name).message
+  );
+}
 
 export function serviceAccountStep<
   O extends BindingObject<S>,
@@ -42,7 +56,7 @@ export function serviceAccountStep<
           namespace,
           body: { metadata: { name, annotations: wanted } },
         });
-        return { ok: true, reason: Reason.Created, message: `created ServiceAccount ${name}` };
+        return created(name);
       }
       const annotations = existing.metadata?.annotations ?? {};
       const current = annotations[WI_CLIENT_ID_ANNOTATION];
@@ -60,6 +74,10 @@ export function serviceAccountStep<
           { namespace, name, body: { metadata: { annotations: wanted } } },
           mergePatch,
         );
+      } else if (createdByUs(object.status?.conditions, name)) {
+        // Still the one we created, untouched: the condition says so as before. Flipping it to
+        // UpToDate would cost every resource one status write at its first resync.
+        return created(name);
       }
       return {
         ok: true,
