@@ -254,6 +254,16 @@ describe.skipIf(!harness)(
               mergePatch,
             )
             .catch(() => {});
+          // The harness runs no namespace controller: a namespace's objects outlive its deletion,
+          // and the next file's controller would find them.
+          await custom
+            .deleteNamespacedCustomObject({
+              ...API,
+              plural: ACCESS_PLURAL,
+              namespace,
+              name: item.metadata.name ?? '',
+            })
+            .catch(() => {});
         }
         await core?.deleteNamespace({ name: namespace }).catch(() => {});
       }

@@ -8,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_PLURAL, SERVER_PLURAL } from '../../src/api/constants.ts';
 import type { EntraDatabaseAccess } from '../../src/api/types.ts';
 import type { ControllerComponent } from '../../src/controller/component.ts';
+import { createMetrics } from '../../src/observability/metrics.ts';
 import { AzureEmulatorClient } from '../harness/azure-emulator/client.ts';
-import { adminKubeConfig, harnessInfo, poller, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, poller, pollUntil, uniqueName } from '../harness/context.ts';
 import { API, mergePatch } from '../harness/kube.ts';
 import {
   conditionOf,
@@ -53,6 +54,14 @@ describe.skipIf(!harness)(
     let custom: k8s.CustomObjectsApi;
     let emulator: AzureEmulatorClient;
     let controller: ControllerComponent;
+    const metrics = createMetrics();
+    /** Reconciles of access resources so far, from the controller's own metric. */
+    const accessReconciles = async (): Promise<number> => {
+      const metric = await metrics.registry.getSingleMetric('controller_runtime_reconcile_total')?.get();
+      return (metric?.values ?? [])
+        .filter((v) => v.labels.controller === 'entradatabaseaccess')
+        .reduce((sum, v) => sum + v.value, 0);
+    };
     let app: { id: string; clientId: string; principalId: string };
     let outsider: { id: string };
 
@@ -92,7 +101,9 @@ describe.skipIf(!harness)(
       controller = await startInProcessController(harness!, kc, {
         tokenFile: await writeOperatorToken(harness!, kc, harness!.dir),
         clusterName: 'harness',
-        args: ['--resync-period=30'],
+        // Short, so the steady-state test sees a resync reconcile within its wait.
+        args: ['--resync-period=10'],
+        metrics,
       });
     });
 
@@ -137,7 +148,8 @@ describe.skipIf(!harness)(
       // Positive controls: the counters did see the writes that made the resource Ready.
       expect(before.arm).toBeGreaterThan(0);
       expect(before.ddl).toBeGreaterThan(0);
-      // Any update event makes the controller reconcile; an annotation does not change the spec.
+      // A metadata-only update is filtered out (event-filters.ts, unit-tested); the resync is not.
+      const reconcilesBefore = await accessReconciles();
       const touched = (await custom.patchNamespacedCustomObject(
         {
           ...API,
@@ -148,7 +160,9 @@ describe.skipIf(!harness)(
         },
         mergePatch,
       )) as EntraDatabaseAccess;
-      await new Promise((resolve) => setTimeout(resolve, 3000));
+      // The periodic resync does: wait for at least one, which must find nothing to do.
+      const reconcilesAfter = await pollUntil(accessReconciles, (n) => n > reconcilesBefore, 30_000, 250);
+      expect(reconcilesAfter).toBeGreaterThan(reconcilesBefore);
       const after = await readAccess('orders-api');
       expect(controller.armStats().writes).toBe(before.arm);
       expect(ddlCount(harness!)).toBe(before.ddl);
