@@ -84,15 +84,31 @@ export function databaseAccessKind(
     return result;
   }
 
-  /** The other live access resources on `server` (from the role index, read from the cache). */
-  async function othersOnServer(access: EntraDatabaseAccess, server: string): Promise<EntraDatabaseAccess[]> {
-    const others: EntraDatabaseAccess[] = [];
-    for (const claim of roles.onServer(server)) {
-      if (claim.namespace === access.metadata.namespace && claim.name === access.metadata.name) continue;
-      const other = await accesses.get(claim.name, claim.namespace);
-      if (other && !other.metadata.deletionTimestamp && other.spec.serverRef === server) others.push(other);
+  /**
+   * The other live access resources on `server` among `keys` (found through an index, so a
+   * reconcile reads the few that can share its role, not every resource on the server).
+   */
+  async function othersOnServer(
+    access: EntraDatabaseAccess,
+    server: string,
+    keys: ReadonlyArray<{ namespace: string; name: string }>,
+  ): Promise<EntraDatabaseAccess[]> {
+    const others = new Map<string, EntraDatabaseAccess>();
+    for (const { namespace, name } of keys) {
+      if (namespace === access.metadata.namespace && name === access.metadata.name) continue;
+      const other = await accesses.get(name, namespace);
+      if (other && !other.metadata.deletionTimestamp && other.spec.serverRef === server)
+        others.set(`${namespace}/${name}`, other);
     }
-    return others;
+    return [...others.values()];
+  }
+
+  /** The other access resources of `identityResourceId` on `server`: one role per principal. */
+  function ofIdentityOnServer(access: EntraDatabaseAccess, server: string, identityResourceId: string) {
+    const keys = bindings.onIdentity(identityResourceId).filter((binding) => binding.kind === ACCESS_KIND);
+    return othersOnServer(access, server, keys).then((others) =>
+      others.filter((other) => sameIdentityId(other.spec.identity.resourceId, identityResourceId)),
+    );
   }
 
   async function sharers(
@@ -100,10 +116,7 @@ export function databaseAccessKind(
     server: string,
     identityResourceId: string,
   ): Promise<SharedRoleRequest[]> {
-    const sameIdentity = (await othersOnServer(access, server)).filter((other) =>
-      sameIdentityId(other.spec.identity.resourceId, identityResourceId),
-    );
-    return (await admitted(sameIdentity)).map(requestOf);
+    return (await admitted(await ofIdentityOnServer(access, server, identityResourceId))).map(requestOf);
   }
 
   /**
@@ -118,14 +131,13 @@ export function databaseAccessKind(
     identityResourceId: string,
   ): Promise<ReleasedRole | undefined> {
     const server = applied.server ? await servers.get(applied.server) : undefined;
-    if (!applied.role || !server) return undefined;
-    const others = await othersOnServer(access, applied.server ?? '');
-    const appliedIt = others.filter((other) => other.status?.applied?.role === applied.role);
+    if (!applied.role || !applied.server || !server) return undefined;
+    const appliedIt = (await othersOnServer(access, applied.server, roles.loggingInAs(applied.role))).filter(
+      (other) => other.status?.applied?.role === applied.role,
+    );
     const coming = await admitted(
-      others.filter(
-        (other) =>
-          other.status?.applied?.role !== applied.role &&
-          sameIdentityId(other.spec.identity.resourceId, identityResourceId),
+      (await ofIdentityOnServer(access, applied.server, identityResourceId)).filter(
+        (other) => other.status?.applied?.role !== applied.role,
       ),
     );
     const shared = appliedIt.length > 0 || coming.length > 0;
