@@ -86,27 +86,24 @@ export interface EntraAccessWebhooksOptions {
  */
 export function entraAccessWebhooks(options: EntraAccessWebhooksOptions): k8s.V1MutatingWebhook[] {
   const { baseUrl, caBundle } = options;
-  const lenient = options.allFail ? 'Fail' : 'Ignore';
+  const onCreateAndUpdate = (
+    resource: 'serviceaccounts' | 'namespaces',
+    path: string,
+    namespaceSelector: k8s.V1LabelSelector,
+  ) =>
+    mutatingWebhook({
+      name: `${resource}.entra-access.io`,
+      url: `${baseUrl}${path}`,
+      caBundle,
+      namespaceSelector,
+      resource,
+      operations: ['CREATE', 'UPDATE'],
+      failurePolicy: options.allFail ? 'Fail' : 'Ignore',
+    });
   return [
     podWebhook({ baseUrl, caBundle, namespaceSelector: options.optedIn }),
-    mutatingWebhook({
-      name: 'serviceaccounts.entra-access.io',
-      url: `${baseUrl}${SERVICE_ACCOUNT_WEBHOOK_PATH}`,
-      caBundle,
-      namespaceSelector: options.optedIn,
-      resource: 'serviceaccounts',
-      operations: ['CREATE', 'UPDATE'],
-      failurePolicy: lenient,
-    }),
-    mutatingWebhook({
-      name: 'namespaces.entra-access.io',
-      url: `${baseUrl}${NAMESPACE_WEBHOOK_PATH}`,
-      caBundle,
-      namespaceSelector: options.namespaces,
-      resource: 'namespaces',
-      operations: ['CREATE', 'UPDATE'],
-      failurePolicy: lenient,
-    }),
+    onCreateAndUpdate('serviceaccounts', SERVICE_ACCOUNT_WEBHOOK_PATH, options.optedIn),
+    onCreateAndUpdate('namespaces', NAMESPACE_WEBHOOK_PATH, options.namespaces),
   ];
 }
 

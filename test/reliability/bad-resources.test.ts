@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCESS_PLURAL, SERVER_PLURAL } from '../../src/api/constants.ts';
+import { SERVER_PLURAL } from '../../src/api/constants.ts';
 import type { EntraDatabaseAccess, Grant } from '../../src/api/types.ts';
 import { AzureEmulatorClient, type IdentityView } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
@@ -20,13 +20,15 @@ import {
   createAppDatabase,
   createDatabaseServer,
   createOptedInNamespace,
+  deleteAccessAndWait,
   deleteAccessesAndWait,
+  ficsOf,
   isReady,
+  patchServer,
   readAccess,
   rolesOfPrincipal,
-  startOperatorProcess,
+  startControllerProcess,
   superuserQuery,
-  writeOperatorToken,
 } from '../harness/scenario.ts';
 
 const harness = harnessInfo();
@@ -100,18 +102,8 @@ describe.skipIf(!harness)(
         databases: [database],
       });
       const closedPort = await freePort();
-      await custom.patchClusterCustomObject(
-        { ...API, plural: SERVER_PLURAL, name: brokenServer, body: { spec: { port: closedPort } } },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-      );
-      const tokenFile = await writeOperatorToken(info, kc, dir);
-      controller = await startOperatorProcess(info, {
-        name: 'controller',
-        logDir: dir,
-        tokenFile,
-        clusterName: run,
-        args: ['--controller', '--leader-elect=false', '--metrics-port=0', '--health-port=0'],
-      });
+      await patchServer(custom, brokenServer, { port: closedPort });
+      controller = await startControllerProcess(info, kc, { dir, clusterName: run });
     });
 
     afterAll(async () => {
@@ -187,23 +179,14 @@ describe.skipIf(!harness)(
 
     /** Deleting the resource leaves no role for its identity and no FIC on it. */
     async function expectCleanDeletion(c: BadCase): Promise<void> {
-      await custom.deleteNamespacedCustomObject({ ...API, plural: ACCESS_PLURAL, namespace, name: c.name });
-      const gone = await pollUntil(
-        () => readAccess(custom, namespace, c.name),
-        (a) => a === undefined,
-        45_000,
-        250,
-      );
+      const gone = await deleteAccessAndWait(custom, namespace, c.name, { timeoutMs: 45_000 });
       expect(gone, JSON.stringify(gone?.status)).toBeUndefined();
       const identity = identities.get(c.name);
       if (identity) {
         expect(await rolesOfPrincipal(harness!, identity.principalId), `roles left for ${c.name}`).toEqual(
           [],
         );
-        const fics = (await emulator.listIdentities()).find(
-          (i) => i.id.toLowerCase() === identity.id.toLowerCase(),
-        );
-        expect(fics?.federatedIdentityCredentials ?? [], `FICs left for ${c.name}`).toEqual([]);
+        expect(await ficsOf(emulator, identity.id), `FICs left for ${c.name}`).toEqual([]);
       }
     }
 

@@ -4,27 +4,14 @@
 // Ready, exactly the right FICs, roles and grants, no duplicate, no orphan) and logs how long that
 // took. The operator is the real CLI (`node src/main.ts run --controller`) against the shared harness.
 import { readFileSync } from 'node:fs';
-import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AzureEmulatorClient, type CountersSnapshot } from '../harness/azure-emulator/client.ts';
-import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
-import { type ManagedProcess, makeTempDir, removeTempDir } from '../harness/processes.ts';
-import {
-  applyFleetAccess,
-  createFleetWorld,
-  deleteAccess,
-  type FleetAccess,
-  type FleetWorld,
-  fleetAccess,
-  fleetProblems,
-  patchFleetGrants,
-  startOperatorProcess,
-  waitForFleet,
-  writeOperatorToken,
-} from '../harness/scenario.ts';
+import type { CountersSnapshot } from '../harness/azure-emulator/client.ts';
+import { adminKubeConfig, harnessInfo, sleep, uniqueName } from '../harness/context.ts';
+import { FleetRun } from '../harness/fleet.ts';
+import type { ManagedProcess } from '../harness/processes.ts';
+import { waitForFleet } from '../harness/scenario.ts';
 
 const info = harnessInfo();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Per status, how many answers the emulator gave between two snapshots (`arm` or `token`). */
 function delta(
@@ -43,66 +30,34 @@ function delta(
 
 describe.skipIf(!info)('faults on the Azure side end converged', () => {
   const run = uniqueName('fza');
-  let kc: k8s.KubeConfig;
-  let custom: k8s.CustomObjectsApi;
-  let emulator: AzureEmulatorClient;
-  let world: FleetWorld;
-  let dir: string;
-  let tokenFile: string;
+  let fleet: FleetRun;
   let operator: ManagedProcess | undefined;
-  const live = new Map<string, FleetAccess>();
-  const gone = new Set<string>();
 
-  const check = () =>
-    fleetProblems(info!, custom, emulator, world, { live: [...live.values()], gone: [...gone] });
   const startOperator = async (name: string) => {
-    operator = await startOperatorProcess(info!, {
-      name,
-      logDir: dir,
-      tokenFile,
-      clusterName: run,
-      args: ['--controller', '--leader-elect=false', '--health-port=0', '--metrics-port=0'],
-    });
+    operator = await fleet.startOperator(name, ['--leader-elect=false']);
     return operator;
-  };
-  const create = async (index: number, variant = 0) => {
-    const access = fleetAccess(world, index, variant);
-    await applyFleetAccess(custom, world, access);
-    live.set(access.name, access);
   };
 
   beforeAll(async () => {
-    kc = adminKubeConfig(info!);
-    custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    emulator = new AzureEmulatorClient(info!.azure.url, { ca: readFileSync(info!.caFile) });
-    dir = makeTempDir('faults-azure');
-    world = await createFleetWorld(info!, kc, emulator, { run, namespaces: 2, identities: 5 });
-    tokenFile = await writeOperatorToken(info!, kc, dir);
+    fleet = await FleetRun.create(info!, adminKubeConfig(info!), { run, namespaces: 2, identities: 5 });
   });
 
   afterAll(async () => {
-    await emulator?.clearFaults().catch(() => {});
+    await fleet?.emulator.clearFaults().catch(() => {});
     // Leave nothing behind for the next file: delete the fleet while the operator still runs.
-    if (operator && custom) {
-      for (const access of live.values())
-        await deleteAccess(custom, access.namespace, access.name).catch(() => {});
-      for (const access of live.values()) gone.add(access.role);
-      live.clear();
-      await waitForFleet('faults-azure clean-up', check, { timeoutMs: 60_000 });
-    }
-    await operator?.stop();
-    if (dir) removeTempDir(dir);
+    await fleet?.cleanUp('faults-azure');
   });
 
   it('ARM answering 429 with Retry-After, then 500, then hanging, for a while: converges once it recovers', async () => {
+    const { emulator } = fleet;
     await startOperator('operator-arm');
     const before = await emulator.counters();
     const started = Date.now();
     // 429 with Retry-After: 2 s on every ARM request while the fleet is created.
     let fault = await emulator.addFault({ target: 'arm', status: 429, retryAfterSeconds: 2 });
-    for (let i = 0; i < 8; i++) await create(i);
+    for (let i = 0; i < 8; i++) await fleet.create();
     await sleep(5000);
-    const during429 = await check();
+    const during429 = await fleet.check();
     // Then 500 on every request.
     await emulator.removeFault(fault);
     fault = await emulator.addFault({ target: 'arm', status: 500 });
@@ -111,12 +66,15 @@ describe.skipIf(!info)('faults on the Azure side end converged', () => {
     await emulator.removeFault(fault);
     await emulator.addFault({ target: 'arm', latencyMs: 12_000, count: 6 });
     await sleep(3000);
-    const duringFaults = await check();
+    const duringFaults = await fleet.check();
     const cleared = Date.now();
     // The hanging requests already taken keep hanging; new ones are served normally.
     await emulator.clearFaults();
 
-    const result = await waitForFleet('ARM 429/500/hang', check, { since: cleared, timeoutMs: 150_000 });
+    const result = await waitForFleet('ARM 429/500/hang', fleet.check, {
+      since: cleared,
+      timeoutMs: 150_000,
+    });
     const answers = delta(before, await emulator.counters(), 'arm');
     console.log(
       `[faults] ARM faults: converged ${result.ms} ms after the faults ended, ${Date.now() - started} ms after the first create; ` +
@@ -135,6 +93,7 @@ describe.skipIf(!info)('faults on the Azure side end converged', () => {
 
   it('the Entra token endpoint down for a while, for an operator that starts meanwhile: converges once it is back', async () => {
     // A fresh process has no cached token: every ARM call and PostgreSQL login needs Entra.
+    const { emulator } = fleet;
     await operator?.stop();
     const before = await emulator.counters();
     await emulator.addFault({ target: 'entra', status: 503 });
@@ -142,25 +101,17 @@ describe.skipIf(!info)('faults on the Azure side end converged', () => {
     await startOperator('operator-entra');
     // While Entra is down: two new resources (a new identity), the two of identity 0 deleted
     // (their FIC and role must go), and the grants of identity 1's two resources changed.
-    await create(8);
-    await create(9);
-    for (const index of [0, 1]) {
-      const access = live.get(`acc${index}`)!;
-      await deleteAccess(custom, access.namespace, access.name);
-      live.delete(access.name);
-      gone.add(access.role);
-    }
-    for (const index of [2, 3]) {
-      const access = fleetAccess(world, index, 1);
-      await patchFleetGrants(custom, access);
-      live.set(access.name, access);
-    }
+    await fleet.create(); // acc8
+    await fleet.create(); // acc9
+    for (const name of ['acc0', 'acc1']) await fleet.remove(fleet.live.get(name)!);
+    // acc2 and acc3, identity 1's two resources.
+    await fleet.changeGrants(fleet.world.identities[1]!.id);
     await sleep(8000);
-    const duringOutage = await check();
+    const duringOutage = await fleet.check();
     const cleared = Date.now();
     await emulator.clearFaults();
 
-    const result = await waitForFleet('Entra token endpoint down', check, {
+    const result = await waitForFleet('Entra token endpoint down', fleet.check, {
       since: cleared,
       timeoutMs: 150_000,
     });

@@ -16,25 +16,12 @@ import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_PLURAL } from '../../src/api/constants.ts';
-import { AzureEmulatorClient } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
+import { FleetRun } from '../harness/fleet.ts';
 import { type Harness, type HarnessInfo, startHarness } from '../harness/harness.ts';
-import { type ManagedProcess, makeTempDir, removeTempDir } from '../harness/processes.ts';
-import {
-  API,
-  applyFleetAccess,
-  createFleetWorld,
-  deleteAccess,
-  type FleetAccess,
-  type FleetWorld,
-  fleetAccess,
-  fleetProblems,
-  patchFleetGrants,
-  rolesOfPrincipal,
-  startOperatorProcess,
-  waitForFleet,
-  writeOperatorToken,
-} from '../harness/scenario.ts';
+import { API } from '../harness/kube.ts';
+import type { ManagedProcess } from '../harness/processes.ts';
+import { rolesOfPrincipal, waitForFleet } from '../harness/scenario.ts';
 
 // Only to skip where the harness cannot start (no control-plane binaries outside CI).
 const shared = harnessInfo();
@@ -70,83 +57,41 @@ describe.skipIf(!shared)('restarts of PostgreSQL and the apiserver end converged
   let harness: Harness;
   let info: HarnessInfo;
   let kc: k8s.KubeConfig;
-  let custom: k8s.CustomObjectsApi;
-  let emulator: AzureEmulatorClient;
-  let world: FleetWorld;
-  let dir: string;
-  let tokenFile: string;
+  let fleet: FleetRun;
   let operator: ManagedProcess | undefined;
-  const live = new Map<string, FleetAccess>();
-  const gone = new Set<string>();
-  let nextIndex = 0;
-  /** The grants variant each identity's accesses have now (all accesses of one role agree). */
-  const variants = new Map<string, number>();
-
-  const check = () =>
-    fleetProblems(info, custom, emulator, world, { live: [...live.values()], gone: [...gone] });
-  const create = async () => {
-    const index = nextIndex++;
-    const access = fleetAccess(world, index, variants.get(fleetAccess(world, index).identity.id) ?? 0);
-    await applyFleetAccess(custom, world, access);
-    live.set(access.name, access);
-  };
-  const remove = async (access: FleetAccess) => {
-    await deleteAccess(custom, access.namespace, access.name);
-    live.delete(access.name);
-    gone.add(access.role);
-  };
-  const changeGrants = async (identity: FleetWorld['identities'][number]) => {
-    const variant = (variants.get(identity.id) ?? 0) + 1;
-    variants.set(identity.id, variant);
-    for (const access of [...live.values()].filter((a) => a.identity.id === identity.id)) {
-      const changed = fleetAccess(world, Number(access.name.slice(3)), variant);
-      await patchFleetGrants(custom, changed);
-      live.set(changed.name, changed);
-    }
-  };
 
   beforeAll(async () => {
     harness = await startHarness({ installCrds: true });
     info = harness.info;
     kc = adminKubeConfig(info);
-    custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    emulator = new AzureEmulatorClient(info.azure.url, { ca: readFileSync(info.caFile) });
-    dir = makeTempDir('faults-restarts');
     // 3 identities: with Azure's pacing of FIC writes per identity, the second access of each
     // identity waits its turn, so PostgreSQL work is still to come when the first role appears.
-    world = await createFleetWorld(info, kc, emulator, { run, namespaces: 2, identities: 3 });
-    tokenFile = await writeOperatorToken(info, kc, dir);
-    operator = await startOperatorProcess(info, {
-      name: 'operator',
-      logDir: dir,
-      tokenFile,
-      clusterName: run,
-      // No leader election: an apiserver down for longer than the renew deadline makes a leader
-      // step down and exit (by design); this file is about the watches and the database.
-      args: ['--controller', '--leader-elect=false', '--health-port=0', '--metrics-port=0'],
-    });
+    fleet = await FleetRun.create(info, kc, { run, namespaces: 2, identities: 3 });
+    // No leader election: an apiserver down for longer than the renew deadline makes a leader
+    // step down and exit (by design); this file is about the watches and the database.
+    operator = await fleet.startOperator('operator', ['--leader-elect=false']);
   });
 
   afterAll(async () => {
-    await operator?.stop();
-    if (dir) removeTempDir(dir);
+    // The fleet goes with this file's own harness: nothing to clean up in it first.
+    await fleet?.stop();
     await harness?.stop();
   });
 
   it('PostgreSQL crashes mid-reconcile and comes back after 3 s: converges', async () => {
-    for (let i = 0; i < 6; i++) await create();
+    for (let i = 0; i < 6; i++) await fleet.create();
     // Crash as soon as the first role exists: the others are still to be created and granted.
     await pollUntil(
       async () =>
-        (await Promise.all(world.identities.map((i) => rolesOfPrincipal(info, i.principalId)))).flat(),
+        (await Promise.all(fleet.world.identities.map((i) => rolesOfPrincipal(info, i.principalId)))).flat(),
       (roles) => roles.length > 0,
       60_000,
       50,
     );
-    const problemsAtCrash = await check();
+    const problemsAtCrash = await fleet.check();
     const crashed = Date.now();
     await harness.restartPostgres({ crash: true, downMs: 3000 });
-    const result = await waitForFleet('PostgreSQL crashed mid-reconcile, down 3 s', check, {
+    const result = await waitForFleet('PostgreSQL crashed mid-reconcile, down 3 s', fleet.check, {
       since: crashed,
       timeoutMs: 120_000,
     });
@@ -158,13 +103,13 @@ describe.skipIf(!shared)('restarts of PostgreSQL and the apiserver end converged
   });
 
   it('the apiserver crashes while changes are being reconciled and comes back: converges', async () => {
-    await create();
-    await create();
-    await remove(live.get('acc0')!);
-    await changeGrants(world.identities[1]!);
+    await fleet.create();
+    await fleet.create();
+    await fleet.remove(fleet.live.get('acc0')!);
+    await fleet.changeGrants(fleet.world.identities[1]!.id);
     const crashed = Date.now();
     await harness.restartApiServer({ crash: true, downMs: 3000 });
-    const result = await waitForFleet('apiserver crashed (watches dropped), down 3 s', check, {
+    const result = await waitForFleet('apiserver crashed (watches dropped), down 3 s', fleet.check, {
       since: crashed,
       timeoutMs: 120_000,
     });
@@ -175,7 +120,7 @@ describe.skipIf(!shared)('restarts of PostgreSQL and the apiserver end converged
   it('the apiserver restarts over a compacted etcd while the controller is frozen: 410 Gone, relist, converges', async () => {
     const pid = operator!.child.pid!;
     // What the controller's watches last saw is at most this resourceVersion.
-    const listed = (await custom.listClusterCustomObject({ ...API, plural: ACCESS_PLURAL })) as {
+    const listed = (await fleet.custom.listClusterCustomObject({ ...API, plural: ACCESS_PLURAL })) as {
       metadata: { resourceVersion: string };
     };
     process.kill(pid, 'SIGSTOP');
@@ -183,13 +128,13 @@ describe.skipIf(!shared)('restarts of PostgreSQL and the apiserver end converged
     try {
       // Changes the frozen controller's watches miss: two new, two deleted (only their
       // finalizer keeps them until the controller cleans up), one identity's grants changed.
-      await create();
-      await create();
-      for (const access of [...live.values()]
-        .filter((a) => a.identity.id === world.identities[0]!.id)
+      await fleet.create();
+      await fleet.create();
+      for (const access of [...fleet.live.values()]
+        .filter((a) => a.identity.id === fleet.world.identities[0]!.id)
         .slice(0, 2))
-        await remove(access);
-      await changeGrants(world.identities[2]!);
+        await fleet.remove(access);
+      await fleet.changeGrants(fleet.world.identities[2]!.id);
       const restarted = Date.now();
       await harness.restartApiServer({ compactEtcd: true });
       // The resourceVersion the controller would resume from is gone.
@@ -203,7 +148,7 @@ describe.skipIf(!shared)('restarts of PostgreSQL and the apiserver end converged
       expect(answer).toBe('410');
       process.kill(pid, 'SIGCONT');
       frozen = false;
-      const result = await waitForFleet('apiserver restarted over compacted etcd, 410 relist', check, {
+      const result = await waitForFleet('apiserver restarted over compacted etcd, 410 relist', fleet.check, {
         since: restarted,
         timeoutMs: 120_000,
       });
@@ -213,8 +158,8 @@ describe.skipIf(!shared)('restarts of PostgreSQL and the apiserver end converged
     }
     // And the controller keeps watching after the relist: a change now is reconciled too.
     const since = Date.now();
-    await create();
-    const after = await waitForFleet('a change after the relist', check, { since, timeoutMs: 60_000 });
+    await fleet.create();
+    const after = await waitForFleet('a change after the relist', fleet.check, { since, timeoutMs: 60_000 });
     expect(after.problems).toEqual([]);
   });
 });

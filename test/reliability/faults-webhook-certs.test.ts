@@ -16,7 +16,8 @@ import { connect } from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POD_WEBHOOK_PATH, WI_CLIENT_ID_ANNOTATION, WI_USE_LABEL } from '../../src/api/constants.ts';
-import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, pollUntil, sleep, uniqueName } from '../harness/context.ts';
+import { appPod, podWebhook } from '../harness/kube.ts';
 import { type CertificateAuthority, createCertificateAuthority, issueCertificate } from '../harness/pki.ts';
 import { freePort } from '../harness/ports.ts';
 import { type ManagedProcess, makeTempDir, removeTempDir } from '../harness/processes.ts';
@@ -26,7 +27,6 @@ const info = harnessInfo();
 const run = uniqueName('fzw');
 const CLIENT_ID = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
 const TENANT_ID = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function servedSerial(port: number, ca: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -59,8 +59,7 @@ function admitDirectly(
       object: {
         apiVersion: 'v1',
         kind: 'Pod',
-        metadata: { generateName: 'direct-', namespace },
-        spec: { serviceAccountName: 'app', containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+        ...appPod('app', { generateName: 'direct-', namespace }),
       },
     },
   });
@@ -186,22 +185,13 @@ describe.skipIf(!info)("the webhook's certificate files replaced while admission
       body: {
         metadata: { name: configurationName },
         webhooks: [
-          {
-            name: 'pods.entra-access.io',
-            admissionReviewVersions: ['v1'],
-            sideEffects: 'NoneOnDryRun',
-            reinvocationPolicy: 'IfNeeded',
-            timeoutSeconds: 5,
-            failurePolicy: 'Fail',
-            clientConfig: {
-              url: `https://127.0.0.1:${port}${POD_WEBHOOK_PATH}`,
-              caBundle: Buffer.from(ca.certPem).toString('base64'),
-            },
+          podWebhook({
+            baseUrl: `https://127.0.0.1:${port}`,
+            caBundle: Buffer.from(ca.certPem).toString('base64'),
             namespaceSelector: {
               matchLabels: { 'entra-access-test': run, 'entra-access.io/workload-identity': 'enabled' },
             },
-            rules: [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE'] }],
-          },
+          }),
         ],
       },
     });
@@ -219,10 +209,7 @@ describe.skipIf(!info)("the webhook's certificate files replaced while admission
       const pod = await core.createNamespacedPod({
         namespace,
         dryRun: 'All',
-        body: {
-          metadata: { generateName: 'load-' },
-          spec: { serviceAccountName: 'app', containers: [{ name: 'app', image: 'registry.example/app:1' }] },
-        },
+        body: appPod('app', { generateName: 'load-' }),
       });
       if (pod.metadata?.labels?.[WI_USE_LABEL] !== 'true') throw new Error('admitted without the webhook');
     };

@@ -12,22 +12,15 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ACCESS_PLURAL,
-  GROUP,
-  NAMESPACE_WEBHOOK_PATH,
-  POD_WEBHOOK_PATH,
-  SERVER_PLURAL,
-  SERVICE_ACCOUNT_WEBHOOK_PATH,
-  VERSION,
-} from '../../src/api/constants.ts';
+import { SERVER_PLURAL } from '../../src/api/constants.ts';
 import {
   AzureEmulatorClient,
   type CountersSnapshot,
   type IdentityView,
   type IssuedTokensSnapshot,
 } from '../harness/azure-emulator/client.ts';
-import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
+import { adminKubeConfig, harnessInfo, pollUntil, sleep, uniqueName } from '../harness/context.ts';
+import { API, appPod, entraAccessWebhooks } from '../harness/kube.ts';
 import { createCertificateAuthority, issueCertificate } from '../harness/pki.ts';
 import { freePort } from '../harness/ports.ts';
 import { type ManagedProcess, makeTempDir, removeTempDir } from '../harness/processes.ts';
@@ -37,6 +30,8 @@ import {
   createAccess,
   createAppDatabase,
   createDatabaseServer,
+  deleteAccessAndWait,
+  deleteAccessesAndWait,
   isReady,
   listAccesses,
   loginAndQuery,
@@ -48,7 +43,6 @@ import {
 import { ARM_SCOPE, serviceAccountToken, workloadIdentityCredential } from '../harness/workload-identity.ts';
 
 const harness = harnessInfo();
-const api = { group: GROUP, version: VERSION };
 const SUBSCRIPTION = '00000000-0000-0000-0000-000000005ec2';
 
 /** One value to look for: a whole secret, or a part of it that is enough to count as a leak. */
@@ -203,44 +197,16 @@ describe.skipIf(!harness)(
 
       const base = `https://127.0.0.1:${webhookPort}`;
       const caBundle = Buffer.from(ca.certPem).toString('base64');
-      const hook = (
-        name: string,
-        path: string,
-        resource: string,
-        operations: string[],
-        labels: Record<string, string>,
-      ): k8s.V1MutatingWebhook => ({
-        name,
-        admissionReviewVersions: ['v1'],
-        sideEffects: 'NoneOnDryRun',
-        reinvocationPolicy: 'IfNeeded',
-        timeoutSeconds: 5,
-        failurePolicy: resource === 'pods' ? 'Fail' : 'Ignore',
-        clientConfig: { url: `${base}${path}`, caBundle },
-        namespaceSelector: { matchLabels: { 'entra-access-test': run, ...labels } },
-        rules: [{ apiGroups: [''], apiVersions: ['v1'], resources: [resource], operations }],
-      });
       const optedIn = { 'entra-access.io/workload-identity': 'enabled' };
       await kc.makeApiClient(k8s.AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
         body: {
           metadata: { name: configurationName },
-          webhooks: [
-            hook('pods.entra-access.io', POD_WEBHOOK_PATH, 'pods', ['CREATE'], optedIn),
-            hook(
-              'serviceaccounts.entra-access.io',
-              SERVICE_ACCOUNT_WEBHOOK_PATH,
-              'serviceaccounts',
-              ['CREATE', 'UPDATE'],
-              optedIn,
-            ),
-            hook(
-              'namespaces.entra-access.io',
-              NAMESPACE_WEBHOOK_PATH,
-              'namespaces',
-              ['CREATE', 'UPDATE'],
-              {},
-            ),
-          ],
+          webhooks: entraAccessWebhooks({
+            baseUrl: base,
+            caBundle,
+            optedIn: { matchLabels: { 'entra-access-test': run, ...optedIn } },
+            namespaces: { matchLabels: { 'entra-access-test': run } },
+          }),
         },
       });
       await core.createNamespace({
@@ -265,22 +231,14 @@ describe.skipIf(!harness)(
 
     afterAll(async () => {
       if (!kc) return;
-      await custom
-        .deleteCollectionNamespacedCustomObject({ ...api, plural: ACCESS_PLURAL, namespace })
-        .catch(() => {});
-      await pollUntil(
-        () => listAccesses(custom, namespace),
-        (items) => items.length === 0,
-        60_000,
-        250,
-      ).catch(() => {});
+      await deleteAccessesAndWait(custom, namespace, 60_000);
       await emulator?.clearFaults().catch(() => {});
       await kc
         .makeApiClient(k8s.AdmissionregistrationV1Api)
         .deleteMutatingWebhookConfiguration({ name: configurationName })
         .catch(() => {});
       for (const proc of processes) await proc.stop();
-      await custom.deleteClusterCustomObject({ ...api, plural: SERVER_PLURAL, name: server }).catch(() => {});
+      await custom.deleteClusterCustomObject({ ...API, plural: SERVER_PLURAL, name: server }).catch(() => {});
       await core
         .deleteNamespacedSecret({ namespace: harness!.azure.operator.namespace, name: `${server}-ca` })
         .catch(() => {});
@@ -337,13 +295,7 @@ describe.skipIf(!harness)(
       // A pod of an enabled service account, through the webhook (inject mode: env + token volume).
       const pod = await core.createNamespacedPod({
         namespace,
-        body: {
-          metadata: { generateName: 'orders-' },
-          spec: {
-            serviceAccountName: 'orders',
-            containers: [{ name: 'app', image: 'example.invalid/app:1' }],
-          },
-        },
+        body: appPod('orders', { generateName: 'orders-' }),
       });
       expect(pod.metadata?.labels?.['azure.workload.identity/use']).toBe('true');
       expect(pod.spec?.containers[0]?.env?.map((e) => e.name)).toContain('AZURE_FEDERATED_TOKEN_FILE');
@@ -406,20 +358,9 @@ describe.skipIf(!harness)(
         await loginAndQuery(harness!, { database, role: `${run}-orders`, token: billingToken }, 'SELECT 1'),
       ).toMatch(/^ERROR/);
       // A deletion (Delete policy): role dropped, FIC deleted.
-      await custom.deleteNamespacedCustomObject({
-        ...api,
-        plural: ACCESS_PLURAL,
-        namespace,
-        name: 'billing',
-      });
-      await pollUntil(
-        () => readAccess(custom, namespace, 'billing'),
-        (a) => a === undefined,
-        60_000,
-        200,
-      );
+      await deleteAccessAndWait(custom, namespace, 'billing', { timeoutMs: 60_000 });
       // Let a resync or two pass, so steady-state logging is in the logs too.
-      await new Promise((resolve) => setTimeout(resolve, 12_000));
+      await sleep(12_000);
     });
 
     /** Everything the run produced that a person or a tool could read. */
@@ -436,7 +377,7 @@ describe.skipIf(!harness)(
       sources.Events = JSON.stringify((await core.listEventForAllNamespaces()).items);
       sources.EntraDatabaseAccesses = JSON.stringify(await listAccesses(custom));
       sources.EntraDatabaseServers = JSON.stringify(
-        ((await custom.listClusterCustomObject({ ...api, plural: SERVER_PLURAL })) as { items: unknown[] })
+        ((await custom.listClusterCustomObject({ ...API, plural: SERVER_PLURAL })) as { items: unknown[] })
           .items,
       );
       sources.ServiceAccounts = JSON.stringify((await core.listServiceAccountForAllNamespaces()).items);

@@ -38,14 +38,14 @@ import {
   createAppDatabase,
   createDatabaseServer,
   createOptedInNamespace,
+  deleteAccess,
   deleteAccessesAndWait,
   isReady,
   loginAndQuery,
   readAccess,
-  startOperatorProcess,
+  startControllerProcess,
   superuserQuery,
   superuserUrl,
-  writeOperatorToken,
 } from '../harness/scenario.ts';
 import { FUZZ_SEED, nastyString } from './support/arbitraries.ts';
 import { catalogSnapshot, diffCatalog } from './support/sql-catalog.ts';
@@ -155,14 +155,7 @@ describe.skipIf(!harness)('SQL injection through names, end to end in the real P
       databases: [database],
       memberOf: [groupA, groupB],
     });
-    const tokenFile = await writeOperatorToken(info, kc, dir);
-    controller = await startOperatorProcess(info, {
-      name: 'controller',
-      logDir: dir,
-      tokenFile,
-      clusterName: run,
-      args: ['--controller', '--leader-elect=false', '--metrics-port=0', '--health-port=0'],
-    });
+    controller = await startControllerProcess(info, kc, { dir, clusterName: run });
     initial = await snapshot();
   });
 
@@ -388,7 +381,7 @@ describe.skipIf(!harness)('SQL injection through names, end to end in the real P
 
   it('deleting the resources revokes and drops exactly what they made: the catalog is as it was', async () => {
     for (const a of accesses) {
-      await custom.deleteNamespacedCustomObject({ ...API, plural: ACCESS_PLURAL, namespace, name: a.name });
+      await deleteAccess(custom, namespace, a.name);
     }
     for (const a of accesses) {
       const gone = await pollUntil(

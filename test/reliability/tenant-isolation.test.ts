@@ -23,6 +23,7 @@ import {
   type IdentityWithFics,
 } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
+import { API, mergePatch } from '../harness/kube.ts';
 import { type ManagedProcess, makeTempDir, removeTempDir } from '../harness/processes.ts';
 import {
   type AccessOptions,
@@ -32,13 +33,13 @@ import {
   createAppDatabase,
   createDatabaseServer,
   createOptedInNamespace,
+  deleteAccessesAndWait,
   isReady,
-  listAccesses,
   loginAndQuery,
+  patchAccess,
   readAccess,
-  startOperatorProcess,
+  startControllerProcess,
   superuserQuery,
-  writeOperatorToken,
 } from '../harness/scenario.ts';
 import {
   ARM_SCOPE,
@@ -48,8 +49,6 @@ import {
 } from '../harness/workload-identity.ts';
 
 const harness = harnessInfo();
-const api = { group: GROUP, version: VERSION };
-const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const SUBSCRIPTION = '00000000-0000-0000-0000-00000000c0de';
 const OTHER_SUBSCRIPTION = '00000000-0000-0000-0000-00000000c0df';
 
@@ -326,14 +325,7 @@ describe.skipIf(!harness)('tenant isolation: a tenant with edit rights in its na
     tenantCore = tenant.makeApiClient(k8s.CoreV1Api);
     tenantCustom = tenant.makeApiClient(k8s.CustomObjectsApi);
 
-    const tokenFile = await writeOperatorToken(harness!, admin, dir);
-    controller = await startOperatorProcess(harness!, {
-      name: 'controller',
-      logDir: dir,
-      tokenFile,
-      clusterName: run,
-      args: ['--controller', '--leader-elect=false', '--metrics-port=0', '--health-port=0'],
-    });
+    controller = await startControllerProcess(harness!, admin, { dir, clusterName: run });
 
     // B's legitimate access (by B's admin), and A's own legitimate one (by the tenant).
     await createAccess(custom, nsB, 'app-b', {
@@ -356,21 +348,11 @@ describe.skipIf(!harness)('tenant isolation: a tenant with edit rights in its na
 
   afterAll(async () => {
     if (!admin) return;
-    for (const namespace of [nsA, nsB]) {
-      await custom
-        .deleteCollectionNamespacedCustomObject({ ...api, plural: ACCESS_PLURAL, namespace })
-        .catch(() => {});
-    }
     // The controller runs the finalizers (Delete policy: roles dropped, FICs deleted).
-    await pollUntil(
-      async () => (await listAccesses(custom, nsA)).length + (await listAccesses(custom, nsB)).length,
-      (n) => n === 0,
-      60_000,
-      250,
-    ).catch(() => {});
+    for (const namespace of [nsA, nsB]) await deleteAccessesAndWait(custom, namespace, 60_000);
     await controller?.stop();
     for (const name of [srvA, srvB, srvAlias, srvLax]) {
-      await custom.deleteClusterCustomObject({ ...api, plural: SERVER_PLURAL, name }).catch(() => {});
+      await custom.deleteClusterCustomObject({ ...API, plural: SERVER_PLURAL, name }).catch(() => {});
       await core
         .deleteNamespacedSecret({ namespace: harness!.azure.operator.namespace, name: `${name}-ca` })
         .catch(() => {});
@@ -408,7 +390,7 @@ describe.skipIf(!harness)('tenant isolation: a tenant with edit rights in its na
     const attempts: Record<string, () => Promise<unknown>> = {
       'create an EntraDatabaseServer allowing A everywhere': () =>
         tenantCustom.createClusterCustomObject({
-          ...api,
+          ...API,
           plural: SERVER_PLURAL,
           body: {
             apiVersion: `${GROUP}/${VERSION}`,
@@ -426,7 +408,7 @@ describe.skipIf(!harness)('tenant isolation: a tenant with edit rights in its na
       "add A to the B-only server's allowedNamespaces": () =>
         tenantCustom.patchClusterCustomObject(
           {
-            ...api,
+            ...API,
             plural: SERVER_PLURAL,
             name: srvB,
             body: { spec: { allowedNamespaces: { names: [nsA, nsB] } } },
@@ -436,7 +418,7 @@ describe.skipIf(!harness)('tenant isolation: a tenant with edit rights in its na
       "add memberOf azure_pg_admin to the shared server's allowedMemberOf": () =>
         tenantCustom.patchClusterCustomObject(
           {
-            ...api,
+            ...API,
             plural: SERVER_PLURAL,
             name: srvA,
             body: { spec: { allowedMemberOf: ['azure_pg_admin'] } },
@@ -460,15 +442,11 @@ describe.skipIf(!harness)('tenant isolation: a tenant with edit rights in its na
           serverRef: srvA,
           database: dbShared,
         }),
-      "edit B's EntraDatabaseAccess": () =>
-        tenantCustom.patchNamespacedCustomObject(
-          { ...api, plural: ACCESS_PLURAL, namespace: nsB, name: 'app-b', body: { spec: { memberOf: [] } } },
-          mergePatch,
-        ),
+      "edit B's EntraDatabaseAccess": () => patchAccess(tenantCustom, nsB, 'app-b', { memberOf: [] }),
       "write the status of its own access (the controller's record of what to clean up)": () =>
         tenantCustom.patchNamespacedCustomObjectStatus(
           {
-            ...api,
+            ...API,
             plural: ACCESS_PLURAL,
             namespace: nsA,
             name: 'app-a',
@@ -564,7 +542,7 @@ describe.skipIf(!harness)('tenant isolation: a tenant with edit rights in its na
 
     // A namespace field in the spec is not part of the schema: pruned, the FIC subject stays A's.
     await tenantCustom.createNamespacedCustomObject({
-      ...api,
+      ...API,
       plural: ACCESS_PLURAL,
       namespace: nsA,
       body: {
