@@ -18,18 +18,19 @@ import { benchAdmissionReview, checkAdmissionAnswer } from '../../bench/admissio
 import { connectionsFor, runLoad, searchMaxRate } from '../../bench/load-generator.ts';
 import { type EntraAccessProcess, postOnce, scrape, startEntraAccess, sumOf } from '../../bench/operator.ts';
 import { prepareWebhookNamespace } from '../../bench/webhook.ts';
-import { ACCESS_PLURAL, POD_WEBHOOK_PATH } from '../../src/api/constants.ts';
+import { POD_WEBHOOK_PATH } from '../../src/api/constants.ts';
+import type { DatabasePrivilege } from '../../src/api/types.ts';
 import { AzureEmulatorClient } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, pollUntil, uniqueName } from '../harness/context.ts';
 import { makeTempDir, removeTempDir } from '../harness/processes.ts';
 import {
-  API,
   createAccess,
   createAppDatabase,
   createDatabaseServer,
   createOptedInNamespace,
   isReady,
   listAccesses,
+  patchAccess,
 } from '../harness/scenario.ts';
 
 const harness = harnessInfo();
@@ -165,17 +166,8 @@ describe.skipIf(!harness)('the webhook under load while the controller reconcile
           });
         } else {
           // Toggle TEMPORARY: each change is a grant or a revoke in the real PostgreSQL.
-          const privileges = i % 2 === 0 ? ['CONNECT', 'TEMPORARY'] : ['CONNECT'];
-          await custom.patchNamespacedCustomObject(
-            {
-              ...API,
-              plural: ACCESS_PLURAL,
-              namespace: appNamespace,
-              name,
-              body: { spec: { grants: [{ on: 'database', privileges }] } },
-            },
-            k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-          );
+          const privileges: DatabasePrivilege[] = i % 2 === 0 ? ['CONNECT', 'TEMPORARY'] : ['CONNECT'];
+          await patchAccess(custom, appNamespace, name, { grants: [{ on: 'database', privileges }] });
         }
         changes++;
         await new Promise((resolve) => setTimeout(resolve, 500));
