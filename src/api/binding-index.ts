@@ -4,7 +4,7 @@
 // - is a federated credential (identity + subject) still used by another resource;
 // - is a ServiceAccount already bound to another identity by an earlier resource;
 // - which identity does the webhook give a ServiceAccount;
-// - which resources can a change to this one affect (so only they are re-queued).
+// - whose admission verdict can a change to this one change (so only they are re-queued).
 // Asking any of these of one kind's objects alone would let deleting one kind remove a FIC the
 // other still uses. Pure: the caller feeds it objects from its informer caches.
 import { identityIdKey } from '../azure/identity-id.ts';
@@ -158,19 +158,17 @@ export class BindingIndex {
   }
 
   /**
-   * The bindings a change to `binding` (its creation, edit or deletion) can affect: the others of
-   * its ServiceAccount (a conflict may clear, a FIC may be shared) and of its identity (FIC and
-   * role sharing). Kind-specific relations (a database role name) are the kind's own to add.
+   * The bindings whose admission verdict a change to `binding` (its creation, edit or deletion)
+   * can change: the others of its ServiceAccount bound to another identity (ServiceAccountConflict
+   * goes to the earlier one). Those on the same identity are not: sharing a FIC or a role needs no
+   * reconcile of the sharer, and re-queueing them cost several reconciles per change.
    */
-  related(binding: Binding): Binding[] {
-    const found = new Map<string, Binding>();
+  contenders(binding: Binding): Binding[] {
+    const identity = identityIdKey(binding.identityResourceId);
     const self = bindingKey(binding);
-    const add = (list: Binding[]) => {
-      for (const other of list) if (bindingKey(other) !== self) found.set(bindingKey(other), other);
-    };
-    add(this.ofServiceAccount(binding.namespace, binding.serviceAccountName));
-    for (const identity of identitiesOf(binding)) add(this.#byIdentity.get(identity));
-    return [...found.values()];
+    return this.ofServiceAccount(binding.namespace, binding.serviceAccountName).filter(
+      (other) => bindingKey(other) !== self && identityIdKey(other.identityResourceId) !== identity,
+    );
   }
 
   #unlink(binding: Binding): void {

@@ -5,6 +5,7 @@ import * as k8s from '@kubernetes/client-node';
 import { type Binding, BindingIndex, bindingOf } from '../api/binding-index.ts';
 import {
   ACCESS_KIND,
+  FINALIZER,
   NAMESPACE_OPT_IN_ANNOTATION,
   NAMESPACE_OPT_IN_LABEL,
   OPT_IN_VALUE,
@@ -151,16 +152,16 @@ export function createControllerComponent(
 
   const keyOf = (a: { namespace: string; name: string }) => `${a.namespace}/${a.name}`;
   /**
-   * The access resources whose verdict or shared state a change to one binding/claim can change:
-   * the others of its ServiceAccount and of its identity (conflicts, shared FICs and roles), and
-   * those contending for its role names on its server. Everything else is left alone: a delete
-   * re-queued every access on the server before (27 reconciles per change at 200 resources).
+   * The access resources whose admission verdict a change to one binding/claim can change:
+   * another identity's claims on the same ServiceAccount or role names. Everything else is left
+   * alone: a delete re-queued every access on the server before (27 reconciles per change at
+   * 200 resources), and re-queueing the sharers of an identity still cost 5.7.
    */
-  const enqueueRelated = (binding: Binding | undefined, claim: RoleClaim | undefined) => {
+  const enqueueContenders = (binding: Binding | undefined, claim: RoleClaim | undefined) => {
     if (binding)
-      for (const other of bindings.related(binding))
+      for (const other of bindings.contenders(binding))
         if (other.kind === binding.kind) accessQueue.add(keyOf(other));
-    if (claim) for (const other of roles.related(claim)) accessQueue.add(keyOf(other));
+    if (claim) for (const other of roles.contenders(claim)) accessQueue.add(keyOf(other));
   };
   const onAccess = (access: EntraDatabaseAccess) => {
     const namespace = access.metadata.namespace ?? '';
@@ -169,10 +170,11 @@ export function createControllerComponent(
     const before = binding ? bindings.set(binding) : bindings.delete(ACCESS_KIND, namespace, name);
     const claimBefore = roles.set(access);
     const claim = claimOf(access);
-    if (needsReconcile(before, binding)) accessQueue.add(keyOf({ namespace, name }));
+    if (needsReconcile(before, binding, access.metadata.finalizers?.includes(FINALIZER) ?? false))
+      accessQueue.add(keyOf({ namespace, name }));
     if (relationsChanged({ binding: before, claim: claimBefore }, { binding, claim })) {
-      enqueueRelated(before, claimBefore);
-      enqueueRelated(binding, claim);
+      enqueueContenders(before, claimBefore);
+      enqueueContenders(binding, claim);
     }
   };
   accesses.on('add', onAccess);
@@ -182,7 +184,7 @@ export function createControllerComponent(
     const name = access.metadata.name ?? '';
     const binding = bindings.delete(ACCESS_KIND, namespace, name) ?? bindingOf(access, ACCESS_KIND);
     const claim = roles.delete(namespace, name) ?? claimOf(access);
-    enqueueRelated(binding, claim);
+    enqueueContenders(binding, claim);
   });
   servers.on('add', (s) => serverQueue.add(s.metadata.name ?? ''));
   servers.on('update', (s) => {

@@ -109,16 +109,17 @@ export class DatabaseRoleIndex {
   }
 
   /**
-   * Resources whose admission verdict a change to `claim` can change: those asking for the same
-   * role name on its server (RoleNameInUse), and those joining one of its login roles
-   * (MemberOfNotAllowed: another identity's login role).
+   * Resources of another identity whose admission verdict a change to `claim` can change: those
+   * asking for the same role name on its server (RoleNameInUse), and those joining one of its
+   * login roles (MemberOfNotAllowed: another identity's login role). Resources of the same
+   * identity share the role and are never refused for it.
    */
-  related(claim: RoleClaim): RoleClaim[] {
+  contenders(claim: RoleClaim): RoleClaim[] {
     const found = new Map<string, RoleClaim>();
     for (const other of this.requesting(claim.server, claim.requested)) found.set(keyOf(other), other);
     for (const role of claim.loginRoles)
       for (const other of this.#byMember.get(role)) found.set(keyOf(other), other);
     found.delete(keyOf(claim));
-    return [...found.values()];
+    return [...found.values()].filter((other) => differentIdentity(other, claim));
   }
 }

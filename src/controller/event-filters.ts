@@ -8,13 +8,24 @@
 import type { Binding } from '../api/binding-index.ts';
 import type { RoleClaim } from './database-role-index.ts';
 
-/** Whether the resource itself needs a reconcile after an add/update from `before` to `after`. */
-export function needsReconcile(before: Binding | undefined, after: Binding | undefined): boolean {
+/**
+ * Whether the resource itself needs a reconcile after an add/update from `before` to `after`.
+ * Besides a spec change and the start of a deletion: an object re-created under the same name (a
+ * new uid, maybe at the same generation), and our finalizer removed by someone else, which must be
+ * put back before a deletion can skip the clean-up.
+ */
+export function needsReconcile(
+  before: Binding | undefined,
+  after: Binding | undefined,
+  hasFinalizer = true,
+): boolean {
   if (!before || !after) return true;
+  if (before.uid !== after.uid) return true;
+  if (!hasFinalizer && !after.deleting) return true;
   return before.generation !== after.generation || before.deleting !== after.deleting;
 }
 
-/** Whether resources related to this one need a reconcile after the change. */
+/** Whether other resources' admission verdicts may depend on what changed. */
 export function relationsChanged(
   before: { binding?: Binding | undefined; claim?: RoleClaim | undefined },
   after: { binding?: Binding | undefined; claim?: RoleClaim | undefined },

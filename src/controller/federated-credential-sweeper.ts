@@ -8,11 +8,16 @@
 // It costs no ARM read of its own while nothing is orphaned: it looks at the FIC lists the
 // reconciles read anyway (ManagedIdentities.onFederatedCredentialsListed). A candidate is swept
 // after a grace period, on a fresh list and a fresh look at the index, so a FIC a reconcile has
-// just made and not yet recorded is not taken for an orphan. FICs left by deletionPolicy Orphan
-// are listed on their ServiceAccount (RETAINED_CREDENTIALS_ANNOTATION) and kept.
+// just made and not yet recorded is not taken for an orphan.
+//
+// Deleting a FIC something still uses would break an app, so a candidate is kept when its
+// ServiceAccount lists it as left on purpose (RETAINED_CREDENTIALS_ANNOTATION, written by
+// deletionPolicy Orphan) or still carries the identity's client ID (whatever runs as it may use
+// it: a FIC orphaned on purpose by an older operator, one that was never recorded). What is kept is
+// counted and logged, so a platform team can see it.
 import type * as k8s from '@kubernetes/client-node';
 import type { BindingIndex } from '../api/binding-index.ts';
-import { RETAINED_CREDENTIALS_ANNOTATION } from '../api/constants.ts';
+import { RETAINED_CREDENTIALS_ANNOTATION, WI_CLIENT_ID_ANNOTATION } from '../api/constants.ts';
 import { ficName } from '../azure/fic-name.ts';
 import type { ExistingFic } from '../azure/fic-plan.ts';
 import { identityIdKey } from '../azure/identity-id.ts';
@@ -73,7 +78,7 @@ export function orphanCandidates(
 }
 
 export interface SweeperOptions {
-  azure: Pick<ManagedIdentities, 'listFederatedCredentials' | 'deleteFederatedCredential'>;
+  azure: Pick<ManagedIdentities, 'getIdentity' | 'listFederatedCredentials' | 'deleteFederatedCredential'>;
   core: Pick<k8s.CoreV1Api, 'readNamespacedServiceAccount'>;
   bindings: BindingIndex;
   clusterName: string;
@@ -137,11 +142,25 @@ export class FederatedCredentialSweeper {
     this.#sweeping.add(key);
     try {
       const fics = await this.#options.azure.listFederatedCredentials(identityResourceId);
+      let clientId: string | undefined;
+      const identityClientId = async () => {
+        clientId ??= (await this.#options.azure.getIdentity(identityResourceId)).clientId;
+        return clientId;
+      };
       for (const candidate of orphanCandidates(identityResourceId, fics, this.#options)) {
         const id = credentialId(identityResourceId, candidate.name);
-        if (await this.#isRetained(candidate, id)) {
+        const kept = await this.#keptBecause(candidate, id, identityClientId);
+        if (kept) {
           this.#retained.set(id.toLowerCase(), Date.now() + RETAINED_MEMORY_MS);
           this.#options.metrics?.orphanedCredentials.inc({ action: 'retained' });
+          this.#options.logger.info(
+            {
+              identity: identityResourceId,
+              name: candidate.name,
+              subject: `${candidate.namespace}/${candidate.serviceAccount}`,
+            },
+            `kept a federated credential that no resource owns: ${kept}`,
+          );
           continue;
         }
         await this.#options.azure.deleteFederatedCredential(identityResourceId, candidate.name);
@@ -166,8 +185,12 @@ export class FederatedCredentialSweeper {
     }
   }
 
-  /** Whether the candidate's ServiceAccount lists it as left in place by deletionPolicy Orphan. */
-  async #isRetained(candidate: OrphanCandidate, id: string): Promise<boolean> {
+  /** Why the candidate must stay, if it must: its ServiceAccount still uses or lists it. */
+  async #keptBecause(
+    candidate: OrphanCandidate,
+    id: string,
+    identityClientId: () => Promise<string>,
+  ): Promise<string | undefined> {
     let serviceAccount: k8s.V1ServiceAccount;
     try {
       serviceAccount = await this.#options.core.readNamespacedServiceAccount({
@@ -175,13 +198,18 @@ export class FederatedCredentialSweeper {
         name: candidate.serviceAccount,
       });
     } catch (error) {
-      if (statusOf(error) === 404) return false;
+      if (statusOf(error) === 404) return undefined;
       throw error;
     }
-    const listed = serviceAccount.metadata?.annotations?.[RETAINED_CREDENTIALS_ANNOTATION] ?? '';
-    return listed
+    const annotations = serviceAccount.metadata?.annotations ?? {};
+    const listed = (annotations[RETAINED_CREDENTIALS_ANNOTATION] ?? '')
       .split(',')
-      .map((entry) => entry.trim().toLowerCase())
-      .includes(id.toLowerCase());
+      .map((entry) => entry.trim().toLowerCase());
+    if (listed.includes(id.toLowerCase()))
+      return `ServiceAccount ${candidate.namespace}/${candidate.serviceAccount} lists it in ${RETAINED_CREDENTIALS_ANNOTATION}`;
+    const annotated = annotations[WI_CLIENT_ID_ANNOTATION];
+    if (annotated && annotated.toLowerCase() === (await identityClientId()).toLowerCase())
+      return `ServiceAccount ${candidate.namespace}/${candidate.serviceAccount} still carries the identity's client ID`;
+    return undefined;
   }
 }

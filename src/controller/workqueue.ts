@@ -278,8 +278,9 @@ export class WorkQueue {
 
   async #work(key: string, startedAt: number): Promise<void> {
     let result: ReconcileResultLabel;
+    const slot = this.#slot();
     try {
-      const outcome = (await runWithWorkerSlot(this.#slot(), () => this.#process(key))) ?? {};
+      const outcome = (await runWithWorkerSlot(slot, () => this.#process(key))) ?? {};
       if (outcome.requeueAfterMs !== undefined && outcome.requeueAfterMs > 0) {
         this.forget(key);
         this.addAfter(key, outcome.requeueAfterMs);
@@ -296,7 +297,11 @@ export class WorkQueue {
       const delay = this.#shuttingDown ? undefined : this.addRateLimited(key, retryAfterMs);
       result = 'error';
       this.#metrics?.reconcileErrors.inc({ controller: this.name });
-      this.#logger?.error(
+      // A run cut short by the shutdown (its waits aborted) is no reconciler error.
+      const log = this.#shuttingDown
+        ? this.#logger?.debug.bind(this.#logger)
+        : this.#logger?.error.bind(this.#logger);
+      log?.(
         {
           controller: this.name,
           key,
@@ -310,14 +315,30 @@ export class WorkQueue {
     this.#metrics?.reconcileTotal.inc({ controller: this.name, result });
     this.#metrics?.reconcileTime.observe({ controller: this.name }, seconds);
     this.#metrics?.workqueue.workDuration.observe({ name: this.name }, seconds);
-    this.#done(key);
+    this.#done(key, slot.finish());
   }
 
-  /** The worker a run holds, lent to it so it can wait without holding it (worker-slot.ts). */
-  #slot(): WorkerSlot {
+  /**
+   * The worker a run holds, lent to it so it can wait without holding it (worker-slot.ts). Calls
+   * out of turn (a release while released, a reacquire while held) are ignored, so stray callers
+   * never skew the count of busy workers.
+   */
+  #slot(): WorkerSlot & { finish(): boolean } {
+    let held = true;
+    let finished = false;
     return {
-      release: () => this.#releaseWorker(),
+      finish: () => {
+        finished = true;
+        return held;
+      },
+      release: () => {
+        if (!held || finished) return;
+        held = false;
+        this.#releaseWorker();
+      },
       reacquire: () => {
+        if (held || finished) return Promise.resolve();
+        held = true;
         if (this.#busy < this.concurrency) {
           this.#busy += 1;
           this.#metrics?.activeWorkers.set({ controller: this.name }, this.#busy);
@@ -341,11 +362,14 @@ export class WorkQueue {
     this.#dispatch();
   }
 
-  #done(key: string): void {
+  /** `held`: whether the run still held its worker when it ended (it always should). */
+  #done(key: string, held: boolean): void {
     this.#processing.delete(key);
-    const resume = this.#resuming.shift();
-    if (resume) resume();
-    else this.#busy -= 1;
+    if (held) {
+      const resume = this.#resuming.shift();
+      if (resume) resume();
+      else this.#busy -= 1;
+    }
     this.#metrics?.activeWorkers.set({ controller: this.name }, this.#busy);
     if (this.#shuttingDown) {
       if (this.#processing.size === 0) for (const resolve of this.#drained.splice(0)) resolve();

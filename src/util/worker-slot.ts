@@ -45,3 +45,28 @@ export async function waitOffWorker<T>(wait: (signal: AbortSignal | undefined) =
     await slot.reacquire();
   }
 }
+
+/** Whether the caller's work queue is shutting down: its errors are no failures to report. */
+export function workerStopping(): boolean {
+  return slots.getStore()?.signal.aborted ?? false;
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as `signal` aborts. */
+export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

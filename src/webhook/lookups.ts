@@ -50,6 +50,7 @@ export function createLookups(kubeConfig: k8s.KubeConfig, logger: Logger): Looku
   const index = (access: EntraDatabaseAccess) => {
     const binding = bindingOf(access, ACCESS_KIND);
     if (binding) bindings.set(binding);
+    else bindings.delete(ACCESS_KIND, access.metadata.namespace ?? '', access.metadata.name ?? '');
   };
   accesses.on('add', index);
   accesses.on('update', index);

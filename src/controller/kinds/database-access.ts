@@ -157,6 +157,18 @@ export function databaseAccessKind(
     admit: check,
     initialState: () => ({}),
     readyMessage: 'identity, federated credential, service account and database role are ready',
+    // Written before the FIC in force named its identity and the role its principal: both were
+    // the status's identity's. Spelt out in the first write, before an identity change moves it.
+    migrateStatus(access) {
+      const status = access.status;
+      const fields: Partial<EntraDatabaseAccessStatus> = {};
+      const fic = status?.federatedCredential;
+      if (fic?.name && !fic.identityResourceId && status?.identity?.resourceId)
+        fields.federatedCredential = { ...fic, identityResourceId: status.identity.resourceId };
+      if (status?.applied?.role && !status.applied.principalId && status.identity?.principalId)
+        fields.applied = { ...status.applied, principalId: status.identity.principalId };
+      return fields;
+    },
     steps: [
       identityStep({ azure: deps.azure, operator: deps.settings.operator ?? {} }),
       federatedCredentialStep({

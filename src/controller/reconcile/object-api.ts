@@ -52,14 +52,18 @@ export class ObjectApi<T extends { metadata: k8s.V1ObjectMeta }> {
     }
   }
 
-  /** A JSON merge patch of the status subresource (see mergePatchBetween for removals). */
-  async patchStatus(ref: ObjectRef, statusPatch: unknown): Promise<void> {
-    await onObject(
+  /**
+   * A JSON merge patch of the status subresource (see mergePatchBetween for removals); resolves
+   * to the object's metadata as written.
+   */
+  async patchStatus(ref: ObjectRef, statusPatch: unknown): Promise<k8s.V1ObjectMeta | undefined> {
+    const written = (await onObject(
       this.#custom.patchNamespacedCustomObjectStatus(
         { ...this.#api(ref), body: { status: statusPatch } },
         mergePatch,
       ),
-    );
+    )) as { metadata?: k8s.V1ObjectMeta } | undefined;
+    return written?.metadata;
   }
 
   async addFinalizer(ref: ObjectRef, finalizers: readonly string[] | undefined): Promise<void> {

@@ -16,6 +16,7 @@ import { ConditionType, FINALIZER, Reason } from '../../api/constants.ts';
 import { isTrue } from '../../kube/conditions.ts';
 import type { EventSink, EventTarget } from '../../kube/events.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { workerStopping } from '../../util/worker-slot.ts';
 import type { Refusal } from '../guards/chain.ts';
 import { type ReconcileResult, retryAfterMsOf } from '../workqueue.ts';
 import { failureOf, isPacedWrite, type StepSystem } from './failures.ts';
@@ -101,6 +102,11 @@ export interface KindDefinition<O extends ManagedObject<S>, S extends Reconciled
   cleanUp(object: O, context: CleanupContext): Promise<void>;
   /** The Normal Event's message when the object first becomes Ready. */
   readyMessage: string;
+  /**
+   * Status fields an older operator wrote in an older form, rewritten in the current one: they go
+   * into every status write of the reconcile, whichever step it ends at.
+   */
+  migrateStatus?(object: O): Partial<StatusFields<S>>;
 }
 
 export interface ObjectReconcilerDeps {
@@ -137,6 +143,14 @@ export function createObjectReconciler<O extends ManagedObject<S>, S extends Rec
   const api = new ObjectApi<O>(deps.custom, definition.plural);
   const stepTypes = definition.steps.map((step) => step.condition);
 
+  /**
+   * The resourceVersion of our last status write per key, until a reconcile of the key has seen
+   * it: a key re-queued while it ran is picked up again at once, maybe before the watch delivered
+   * that write, and a merge patch computed from the older cached status would drop what the write
+   * recorded (a FIC on record, say). Such a reconcile reads the object live instead.
+   */
+  const lastWritten = new Map<string, { uid: string | undefined; resourceVersion: string | undefined }>();
+
   const target = (object: O, ref: ObjectRef): EventTarget => ({
     apiVersion: object.apiVersion,
     kind: definition.kind,
@@ -162,7 +176,7 @@ export function createObjectReconciler<O extends ManagedObject<S>, S extends Rec
         warn: (reason, message) => events.warning(target(live, ref), reason, message),
       });
     } catch (error) {
-      if (error instanceof ObjectGone || isPacedWrite(error)) throw error;
+      if (error instanceof ObjectGone || isPacedWrite(error) || workerStopping()) throw error;
       const failure = failureOf(error, system);
       if (failure) {
         const generation = live.metadata.generation ?? 0;
@@ -187,20 +201,38 @@ export function createObjectReconciler<O extends ManagedObject<S>, S extends Rec
     let base: S | undefined = previous;
     const write = async (status: S): Promise<void> => {
       if (!statusChanged(base, status)) return;
-      await api.patchStatus(ref, mergePatchBetween(base ?? {}, status));
+      const written = await api.patchStatus(ref, mergePatchBetween(base ?? {}, status));
       base = status;
+      lastWritten.set(`${ref.namespace}/${ref.name}`, {
+        uid: written?.uid ?? object.metadata.uid,
+        resourceVersion: written?.resourceVersion,
+      });
     };
     const warn = (reason: string, message: string) => events.warning(target(object, ref), reason, message);
 
     const outcomes: StepOutcome[] = [];
-    const fields: Partial<StatusFields<S>> = {};
+    const fields: Partial<StatusFields<S>> = definition.migrateStatus?.(object) ?? {};
     const context: StepContext<O, S, State> = {
       object,
       ref,
       log,
       fields,
       state: definition.initialState(),
-      checkpoint: async (recorded) => write(withFields(base, recorded)),
+      checkpoint: async (recorded) => {
+        try {
+          await write(withFields(base, recorded));
+        } catch (error) {
+          if (error instanceof ObjectGone) throw error;
+          // A failed status write is a Kubernetes failure, whichever step wanted it.
+          const failure = failureOf(error, 'kubernetes');
+          throw Object.assign(
+            new Error(`writing status: ${failure?.message ?? String(error)}`, { cause: error }),
+            {
+              reason: Reason.KubernetesRequestFailed,
+            },
+          );
+        }
+      },
       warn,
     };
 
@@ -249,6 +281,8 @@ export function createObjectReconciler<O extends ManagedObject<S>, S extends Rec
       return await finish({ requeueAfterMs: deps.resyncMs });
     } catch (error) {
       if (error instanceof ObjectGone || error instanceof ReportedFailure || isPacedWrite(error)) throw error;
+      // Cut short by the shutdown (a wait aborted): nothing failed, nothing to report.
+      if (workerStopping()) throw error;
       // Whatever a step threw ends in its condition (or Ready, when no step ran yet) with a reason
       // and a message, and a Warning Event (once: an unchanged status is not written and sends
       // none); then it is rethrown so the work queue backs off and counts the error.
@@ -275,7 +309,16 @@ export function createObjectReconciler<O extends ManagedObject<S>, S extends Rec
     const ref = splitKey(key);
     const log = logger.child({ kind: definition.kind, namespace: ref.namespace, name: ref.name });
     try {
-      const object = await definition.get(ref.namespace, ref.name);
+      let object = await definition.get(ref.namespace, ref.name);
+      const seen = lastWritten.get(key);
+      lastWritten.delete(key);
+      if (
+        object &&
+        seen &&
+        seen.uid === object.metadata.uid &&
+        seen.resourceVersion !== object.metadata.resourceVersion
+      )
+        object = await api.live(ref);
       if (!object) return {};
       if (object.metadata.deletionTimestamp) return await remove(ref, object, log);
       return await reconcileObject(ref, object, log);

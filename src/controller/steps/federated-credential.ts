@@ -2,12 +2,13 @@
 // tokens through one FIC, and every FIC this resource made for an earlier identity or
 // ServiceAccount is deleted (unless another resource, of any kind, still uses it).
 //
-// Order matters, because a write on an identity can be handed back to the work queue (the
-// operator paces writes at Azure's 0.25/s per identity) and the resource can change or be deleted
-// while it waits: first the FIC in force is ensured, then the new one and every stale one are put
-// on record in the status, and only then are the stale ones deleted. Whatever happens in between,
-// the status names every FIC that may exist, and the next reconcile or the deletion removes it.
-// Before this order, a stale FIC whose delete was handed back was forgotten by the next change.
+// Order matters, because a write on an identity waits for its paced slot (Azure allows 0.25/s per
+// identity), may be handed back to the caller, and the process may die; meanwhile the resource can
+// change or be deleted: first the FIC in force is ensured, then the new one and every stale one
+// are put on record in the status, and only then are the stale ones deleted. Whatever happens in
+// between, the status names every FIC that may exist, and the next reconcile or the deletion
+// removes it. Before this order, a stale FIC whose delete was handed back was forgotten by the
+// next change.
 
 import type { BindingIndex } from '../../api/binding-index.ts';
 import { ConditionType, Reason, TOKEN_AUDIENCE } from '../../api/constants.ts';

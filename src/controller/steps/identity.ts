@@ -23,7 +23,7 @@ export function identityStep<
   return {
     condition: ConditionType.IdentityResolved,
     system: 'azure',
-    async run({ object, state, fields }) {
+    async run({ object, state }) {
       const resourceId = object.spec.identity.resourceId;
       let identity: Awaited<ReturnType<IdentityStepDeps['azure']['getIdentity']>>;
       try {
@@ -39,13 +39,9 @@ export function identityStep<
       }
       const refusal = operatorIdentityRefusal(resourceId, identity, deps.operator);
       if (refusal) return { refused: refusal };
+      // Handed to the later steps; status.identity is written by the ServiceAccount step once the
+      // ServiceAccount carries it, so the status keeps naming the identity in force until then.
       state.identity = identity;
-      fields.identity = {
-        resourceId,
-        clientId: identity.clientId,
-        principalId: identity.principalId,
-        tenantId: identity.tenantId,
-      };
       return { ok: true, reason: Reason.Resolved, message: `client ID ${identity.clientId}` };
     },
   };

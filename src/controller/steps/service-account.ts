@@ -37,8 +37,20 @@ export function serviceAccountStep<
   return {
     condition: ConditionType.ServiceAccountReady,
     system: 'kubernetes',
-    async run({ object, ref, state }) {
+    async run(context) {
+      const { object, ref, state } = context;
       const identity = resolvedIdentity(state);
+      // Once the ServiceAccount carries the identity, the status names it: status.identity is what
+      // the webhook gives pods and what the next reconcile takes as "ours" on the ServiceAccount.
+      const inForce = <R>(result: R): R => {
+        context.fields.identity = {
+          resourceId: object.spec.identity.resourceId,
+          clientId: identity.clientId,
+          principalId: identity.principalId,
+          tenantId: identity.tenantId,
+        };
+        return result;
+      };
       const { namespace } = ref;
       const name = object.spec.serviceAccountName;
       const wanted = {
@@ -56,7 +68,7 @@ export function serviceAccountStep<
           namespace,
           body: { metadata: { name, annotations: wanted } },
         });
-        return created(name);
+        return inForce(created(name));
       }
       const annotations = existing.metadata?.annotations ?? {};
       const current = annotations[WI_CLIENT_ID_ANNOTATION];
@@ -77,13 +89,13 @@ export function serviceAccountStep<
       } else if (createdByUs(object.status?.conditions, name)) {
         // Still the one we created, untouched: the condition says so as before. Flipping it to
         // UpToDate would cost every resource one status write at its first resync.
-        return created(name);
+        return inForce(created(name));
       }
-      return {
+      return inForce({
         ok: true,
         reason: Reason.UpToDate,
         message: `ServiceAccount ${name} carries the identity's client-id`,
-      };
+      });
     },
   };
 }

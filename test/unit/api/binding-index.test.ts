@@ -603,73 +603,54 @@ describe('BindingIndex.resolvedFor', () => {
   });
 });
 
-describe('BindingIndex.related', () => {
-  it.each<{ case: string; self: Spec; others: Spec[]; related: string[] }>([
-    { case: 'nothing else', self: {}, others: [], related: [] },
+describe('BindingIndex.contenders', () => {
+  it.each<{ case: string; self: Spec; others: Spec[]; contenders: string[] }>([
+    { case: 'nothing else', self: {}, others: [], contenders: [] },
     {
-      case: 'the same ServiceAccount, any identity and kind',
+      case: 'the same ServiceAccount bound to another identity, of any kind',
       self: {},
       others: [
         { name: 'b', identity: Y },
         { name: 'w', kind: WORKLOAD_KIND, identity: Z },
       ],
-      related: [`${ACCESS_KIND}/apps/b`, `${WORKLOAD_KIND}/apps/w`],
+      contenders: [`${ACCESS_KIND}/apps/b`, `${WORKLOAD_KIND}/apps/w`],
     },
     {
-      case: 'the same identity, other ServiceAccounts and namespaces, however it is cased',
+      case: 'the same ServiceAccount and identity, however it is cased: a sharer, not a contender',
+      self: {},
+      others: [{ name: 'b', identity: X_ARM_CASING }],
+      contenders: [],
+    },
+    {
+      case: 'the same identity on other ServiceAccounts: no verdict of theirs depends on it',
       self: {},
       others: [
         { name: 'b', sa: 'app2' },
-        { name: 'c', namespace: 'other', identity: X_ARM_CASING },
+        { name: 'c', namespace: 'other' },
       ],
-      related: [`${ACCESS_KIND}/apps/b`, `${ACCESS_KIND}/other/c`],
+      contenders: [],
     },
     {
-      case: 'an identity only its own status records',
-      self: { status: { staleFederatedCredentials: [{ identityResourceId: Y, name: 'old' }] } },
-      others: [{ name: 'y', namespace: 'other', identity: Y }],
-      related: [`${ACCESS_KIND}/other/y`],
-    },
-    {
-      case: "its identity, recorded only in the other's status",
-      self: {},
-      others: [
-        {
-          name: 'moved',
-          namespace: 'other',
-          identity: Y,
-          status: { federatedCredential: { name: 'f', identityResourceId: X } },
-        },
-      ],
-      related: [`${ACCESS_KIND}/other/moved`],
-    },
-    {
-      case: 'unrelated bindings left out',
+      case: 'another namespace or ServiceAccount on another identity: unrelated',
       self: {},
       others: [
         { name: 'b', namespace: 'other', identity: Y },
         { name: 'c', sa: 'app2', identity: Z },
       ],
-      related: [],
+      contenders: [],
     },
-    {
-      case: 'related both ways: listed once',
-      self: {},
-      others: [{ name: 'b' }],
-      related: [`${ACCESS_KIND}/apps/b`],
-    },
-  ])('$case', ({ self, others, related }) => {
+  ])('$case', ({ self, others, contenders }) => {
     const me = binding(self);
     const index = indexOf(me, ...others.map(binding));
-    const found = index.related(me);
-    expect(names(found)).toEqual(related);
+    const found = index.contenders(me);
+    expect(names(found)).toEqual(contenders);
     expect(found).toHaveLength(new Set(found.map((b) => `${b.kind}/${b.namespace}/${b.name}`)).size);
   });
 
   it('never itself, even asked with a binding not in the index', () => {
     const me = binding();
     const index = indexOf(me);
-    expect(index.related(me)).toEqual([]);
-    expect(index.related(binding({ identity: Y }))).toEqual([]);
+    expect(index.contenders(me)).toEqual([]);
+    expect(index.contenders(binding({ identity: Y }))).toEqual([]);
   });
 });

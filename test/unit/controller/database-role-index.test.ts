@@ -164,10 +164,10 @@ describe('DatabaseRoleIndex', () => {
   const fleet = () =>
     indexOf(
       access({ name: 'a', roleName: 'app' }),
-      access({ name: 'b', namespace: 'other', roleName: 'APP' }),
+      access({ name: 'b', namespace: 'other', roleName: 'APP', identity: Y }),
       access({ name: 'c', roleName: 'app', server: 'pg2' }),
       access({ name: 'd', roleName: 'reporting', status: { connection: { user: 'App' } } }),
-      access({ name: 'e', roleName: 'joiner', memberOf: ['App', 'readers'] }),
+      access({ name: 'e', roleName: 'joiner', memberOf: ['App', 'readers'], identity: Y }),
     );
 
   it.each([
@@ -222,12 +222,17 @@ describe('DatabaseRoleIndex', () => {
       related: [],
     },
     {
-      case: 'a resource not in the index: its contenders, never itself',
+      case: 'a resource not in the index: its contenders of another identity, never itself',
       claim: access({ name: 'new', roleName: 'App' }),
-      related: ['apps/a', 'apps/e', 'other/b'],
+      related: ['apps/e', 'other/b'],
     },
-  ])('related: $case', ({ claim, related }) => {
-    const found = fleet().related(claimOf(claim) as RoleClaim);
+    {
+      case: 'the same role asked for by the same identity: a sharer, not a contender',
+      claim: access({ name: 'new', roleName: 'App', identity: Y }),
+      related: ['apps/a'],
+    },
+  ])('contenders: $case', ({ claim, related }) => {
+    const found = fleet().contenders(claimOf(claim) as RoleClaim);
     expect(keys(found)).toEqual(related);
   });
 
@@ -258,12 +263,12 @@ describe('DatabaseRoleIndex', () => {
     expect(keys(index.onServer('pg2'))).toEqual(['apps/a']);
     // Contenders for a role find a by what it joins now, not by what it joined.
     const contender = (roleName: string, server?: string) =>
-      claimOf(access({ name: 'x', roleName, ...(server ? { server } : {}) })) as RoleClaim;
-    expect(index.related(contender('old_group'))).toEqual([]);
-    expect(keys(index.related(contender('new_group')))).toEqual(['apps/a']);
+      claimOf(access({ name: 'x', roleName, identity: Y, ...(server ? { server } : {}) })) as RoleClaim;
+    expect(index.contenders(contender('old_group'))).toEqual([]);
+    expect(keys(index.contenders(contender('new_group')))).toEqual(['apps/a']);
     // By the role it asks for now (and j, which joins `new` and `old`), not the one it asked for.
-    expect(keys(index.related(contender('new', 'pg2')))).toEqual(['apps/a', 'apps/j']);
-    expect(keys(index.related(contender('old')))).toEqual(['apps/j']);
+    expect(keys(index.contenders(contender('new', 'pg2')))).toEqual(['apps/a', 'apps/j']);
+    expect(keys(index.contenders(contender('old')))).toEqual(['apps/j']);
   });
 
   it('delete removes a claim from every index and returns it; an unknown one returns undefined', () => {

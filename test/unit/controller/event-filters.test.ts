@@ -75,6 +75,23 @@ describe('needsReconcile', () => {
   ])('$case → true', ({ before, after }) => {
     expect(needsReconcile(before, after)).toBe(true);
   });
+
+  it('a re-created object (a new uid at the same generation) → true', () => {
+    const recreated = { ...bindingFor(object()), uid: 'uid-other' };
+    expect(needsReconcile(bindingFor(object()), recreated)).toBe(true);
+  });
+
+  it.each<{ case: string; after: AccessBody; reconcile: boolean }>([
+    { case: 'our finalizer removed by someone else', after: {}, reconcile: true },
+    { case: 'our finalizer removed as the deletion finishes', after: { deleting: true }, reconcile: true },
+  ])('$case → $reconcile', ({ after, reconcile }) => {
+    expect(needsReconcile(bindingFor(object()), bindingFor(object(after)), false)).toBe(reconcile);
+  });
+
+  it('a status-only update while deleting with the finalizer gone → false', () => {
+    const deleting = bindingFor(object({ deleting: true }));
+    expect(needsReconcile(deleting, deleting, false)).toBe(false);
+  });
 });
 
 describe('relationsChanged', () => {

@@ -168,6 +168,69 @@ describe('an identity change', () => {
   });
 });
 
+describe('a status written by an older operator', () => {
+  it('gets its FIC and role tied to their identity in the first write, so a failed identity change loses neither', async () => {
+    // Before the record named them, the FIC in force and the role were the status identity's.
+    const legacy: EntraDatabaseAccessStatus = {
+      identity: {
+        resourceId: IDENTITY,
+        clientId: 'client-1',
+        principalId: 'principal-1',
+        tenantId: 'tenant-1',
+      },
+      federatedCredential: {
+        name: 'c_apps_app',
+        issuer: 'https://issuer',
+        subject: 'system:serviceaccount:apps:app',
+      },
+      applied: { server: 'pg', role: 'app', database: 'shop', memberOf: ['readers'], grants: [] },
+    };
+    const w = world({
+      access: accessBody({
+        generation: 2,
+        spec: { identity: { resourceId: OTHER_IDENTITY } },
+        status: legacy,
+      }),
+      namespaces: [
+        {
+          metadata: {
+            name: 'apps',
+            annotations: {
+              'entra-access.io/workload-identity': 'enabled',
+              'entra-access.io/allowed-identities': `${IDENTITY},${OTHER_IDENTITY}`,
+            },
+          },
+        },
+      ],
+      getIdentity: async () => ({
+        resourceId: OTHER_IDENTITY,
+        clientId: 'client-2',
+        principalId: 'principal-2',
+        tenantId: 'tenant-1',
+      }),
+      ensureFic: async () => {
+        throw new Error('socket hang up');
+      },
+    });
+    await expect(reconciler(w)('apps/a')).rejects.toThrow('socket hang up');
+    const status = storedStatus(w);
+    // The failure write keeps status.identity on the identity in force (the ServiceAccount still
+    // carries it), and names what the old one has explicitly.
+    expect(status?.identity?.resourceId).toBe(IDENTITY);
+    expect(status?.federatedCredential).toMatchObject({ name: 'c_apps_app', identityResourceId: IDENTITY });
+    expect(status?.applied).toMatchObject({ role: 'app', principalId: 'principal-1' });
+
+    // Azure answers again: the old FIC goes from the old identity, the old principal's role is released.
+    w.access = accessBody({ generation: 2, spec: { identity: { resourceId: OTHER_IDENTITY } }, status });
+    w.live = w.access;
+    w.ensureFic = async () => ({ name: 'c_apps_app', action: 'created' });
+    await reconciler(w)('apps/a');
+    expect(w.ficDeletes).toEqual([{ identity: IDENTITY, name: 'c_apps_app' }]);
+    expect(w.removed).toHaveLength(1);
+    expect(w.removed[0]).toMatchObject({ applied: { role: 'app', principalId: 'principal-1' } });
+  });
+});
+
 describe('a deletion', () => {
   it('deletes every FIC on record, in force and stale', async () => {
     const status: EntraDatabaseAccessStatus = {

@@ -14,7 +14,11 @@ afterEach(() => {
 });
 
 /** A timer the fake clock drives (node:timers/promises is not faked), ended by `signal`. */
-function sleep(ms: number, _value?: undefined, options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+function sleep(
+  ms: number,
+  _value?: undefined,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
     options.signal?.addEventListener('abort', () => {
