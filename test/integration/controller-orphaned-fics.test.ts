@@ -7,7 +7,7 @@
 // counts toward the identity's 20-FIC limit.
 //
 // Each trial has a managed identity of its own, and the FICs are read from the Azure emulator,
-// never from the product's status. The emulator's FIC write limits are on (DESIGN.md §6: 0.25/s per
+// never from the product's status. The emulator's FIC write limits are on (docs/design.md §6: 0.25/s per
 // identity, 2/s per subscription). Trials of one case run at once, so the convergence wait is paid
 // once per case; each sends its second change at a different delay after the first (1-2.5 s).
 import { readFileSync } from 'node:fs';
@@ -42,7 +42,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const DELAYS_MS = [1000, 1750, 2500];
 /** How long the fleet may take to settle after the last change (FIC writes: ~4 s per identity). */
 const CONVERGE_MS = 90_000;
-/** Azure's FIC write limits (DESIGN.md §6). */
+/** Azure's FIC write limits (docs/design.md §6). */
 const AZURE_WRITE_LIMITS: RateLimits = {
   perIdentityWritesPerSecond: 0.25,
   perSubscriptionWritesPerSecond: 2,

@@ -1,6 +1,6 @@
 // Issue 12: the controller under churn. A fleet of access resources (scenario.ts fleetAccess: spread
 // over the identities and namespaces, one shared role per identity), the Azure emulator with Azure's
-// FIC write limits (DESIGN.md §6: 0.25/s per identity, 2/s per subscription), and the operator as
+// FIC write limits (docs/design.md §6: 0.25/s per identity, 2/s per subscription), and the operator as
 // the real CLI process. For CHURN_SECONDS (default 600) a change comes every 1.5-5 s, drawn from a
 // seeded random source (the seed is printed; CHURN_SEED replays a run): creates, deletes, grant
 // changes and service-account changes, some of them aimed at a resource whose service account
@@ -59,7 +59,7 @@ const MAX_RECONCILES_PER_CHANGE = 3;
 const GAP_MS = [1500, 5000] as const;
 /** A follow-up change within this of a service-account change hits the window of the soak's race. */
 const RACE_WINDOW_MS = 4000;
-/** Azure's FIC write limits (DESIGN.md §6). */
+/** Azure's FIC write limits (docs/design.md §6). */
 const AZURE_WRITE_LIMITS: RateLimits = {
   perIdentityWritesPerSecond: 0.25,
   perSubscriptionWritesPerSecond: 2,

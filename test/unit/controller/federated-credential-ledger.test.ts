@@ -9,7 +9,14 @@ import { describe, expect, it } from 'vitest';
 import { ConditionType } from '../../../src/api/constants.ts';
 import type { EntraDatabaseAccessStatus } from '../../../src/api/types.ts';
 import { ArmWritePaced } from '../../../src/azure/arm-errors.ts';
-import { accessBody, IDENTITY, reconciler, storedStatus, world } from '../../support/controller-fakes.ts';
+import {
+  accessBody,
+  IDENTITY,
+  namespaceBody,
+  reconciler,
+  storedStatus,
+  world,
+} from '../../support/controller-fakes.ts';
 
 const OTHER_IDENTITY = IDENTITY.replace('/id0', '/id1');
 
@@ -39,6 +46,17 @@ function readyWith(sa: string, identity = IDENTITY): EntraDatabaseAccessStatus {
     },
   };
 }
+
+/** A namespace that allows both identities, and ARM resolving the spec's new one. */
+const MOVED_TO_OTHER_IDENTITY = {
+  namespaces: [namespaceBody('apps', `${IDENTITY},${OTHER_IDENTITY}`)],
+  getIdentity: async () => ({
+    resourceId: OTHER_IDENTITY,
+    clientId: 'client-2',
+    principalId: 'principal-2',
+    tenantId: 'tenant-1',
+  }),
+};
 
 const paced = () => {
   throw new ArmWritePaced('DELETE federated credential', 3_000);
@@ -132,23 +150,7 @@ describe('an identity change', () => {
         spec: { identity: { resourceId: OTHER_IDENTITY } },
         status: readyWith('app', IDENTITY),
       }),
-      namespaces: [
-        {
-          metadata: {
-            name: 'apps',
-            annotations: {
-              'entra-access.io/workload-identity': 'enabled',
-              'entra-access.io/allowed-identities': `${IDENTITY},${OTHER_IDENTITY}`,
-            },
-          },
-        },
-      ],
-      getIdentity: async () => ({
-        resourceId: OTHER_IDENTITY,
-        clientId: 'client-2',
-        principalId: 'principal-2',
-        tenantId: 'tenant-1',
-      }),
+      ...MOVED_TO_OTHER_IDENTITY,
       ensureFic: async () => ({ name: 'c_apps_app', action: 'created' }),
       deleteFic: async () => paced(),
     });
@@ -191,23 +193,7 @@ describe('a status written by an older operator', () => {
         spec: { identity: { resourceId: OTHER_IDENTITY } },
         status: legacy,
       }),
-      namespaces: [
-        {
-          metadata: {
-            name: 'apps',
-            annotations: {
-              'entra-access.io/workload-identity': 'enabled',
-              'entra-access.io/allowed-identities': `${IDENTITY},${OTHER_IDENTITY}`,
-            },
-          },
-        },
-      ],
-      getIdentity: async () => ({
-        resourceId: OTHER_IDENTITY,
-        clientId: 'client-2',
-        principalId: 'principal-2',
-        tenantId: 'tenant-1',
-      }),
+      ...MOVED_TO_OTHER_IDENTITY,
       ensureFic: async () => {
         throw new Error('socket hang up');
       },
