@@ -69,6 +69,11 @@ export function targets(results: BenchResults): Target[] {
           : `all Ready in ${c.timeToAllReadySec} s`,
       met: c.timeToAllReadySec !== null,
     });
+    list.push({
+      target: 'Controller: ≤ 1.2 reconciles per resource until all Ready',
+      measured: `${c.total.reconciles} reconciles for ${scale.params.accesses} resources = ${c.perResource.reconciles} per resource`,
+      met: (c.perResource.reconciles ?? Number.POSITIVE_INFINITY) <= 1.2,
+    });
     const m = scale.memory;
     list.push({
       target: `Memory: RSS ≤ 150 MB with ${m.objects.serviceAccounts} ServiceAccounts and ${m.objects.accesses} access resources cached`,
