@@ -242,9 +242,9 @@ export async function benchScale(
         database: 'benchdb',
         roleName: `${a.namespace}-app-${a.index}`,
         grants: [
-          { on: 'database', privileges: ['CONNECT'] },
-          { on: 'schema', schema: 'public', privileges: ['USAGE'] },
-          { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT', 'INSERT'] },
+          { target: 'database', privileges: ['CONNECT'] },
+          { target: 'schema', schema: 'public', privileges: ['USAGE'] },
+          { target: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT', 'INSERT'] },
         ],
       }),
     );

@@ -82,9 +82,9 @@ export async function createOrdersAccess(
     database: DEMO.database,
     roleName: DEMO.role,
     grants: [
-      { on: 'database', privileges: ['CONNECT'] },
-      { on: 'schema', schema: 'public', privileges: ['USAGE'] },
-      { on: 'tables', schema: 'public', tables: [DEMO.grantedTable], privileges: ['SELECT'] },
+      { target: 'database', privileges: ['CONNECT'] },
+      { target: 'schema', schema: 'public', privileges: ['USAGE'] },
+      { target: 'tables', schema: 'public', tables: [DEMO.grantedTable], privileges: ['SELECT'] },
     ],
   });
 }
@@ -93,7 +93,9 @@ export async function createOrdersAccess(
 export const tableGrants = (access: EntraDatabaseAccess): string =>
   (access.spec.grants ?? [])
     .flatMap((g) =>
-      g.on === 'tables' ? [`${g.privileges.join(', ')} on ${(g.tables ?? ['all tables']).join(', ')}`] : [],
+      g.target === 'tables'
+        ? [`${g.privileges.join(', ')} on ${(g.tables ?? ['all tables']).join(', ')}`]
+        : [],
     )
     .join('; ');
 

@@ -207,18 +207,18 @@ export interface EntraDatabaseServerList {
 // --- EntraDatabaseAccess (namespaced) ---
 
 export interface DatabaseGrant {
-  on: 'database';
+  target: 'database';
   privileges: DatabasePrivilege[];
 }
 
 export interface SchemaGrant {
-  on: 'schema';
+  target: 'schema';
   schema: string;
   privileges: SchemaPrivilege[];
 }
 
 export interface TablesGrant {
-  on: 'tables';
+  target: 'tables';
   schema: string;
   /** Omitted: every table in the schema. Never empty. */
   tables?: string[];
@@ -226,12 +226,15 @@ export interface TablesGrant {
 }
 
 export interface SequencesGrant {
-  on: 'sequences';
+  target: 'sequences';
   schema: string;
   privileges: SequencePrivilege[];
 }
 
-/** One grant; `on` discriminates, as the schema's CEL rules do. */
+/**
+ * One grant; `target` discriminates, as the schema's CEL rules do. (Not `on`: YAML 1.1 parsers,
+ * which kubectl and Helm use, read a bare `on:` key as the boolean true.)
+ */
 export type Grant = DatabaseGrant | SchemaGrant | TablesGrant | SequencesGrant;
 
 export interface IdentityReference {

@@ -2,7 +2,7 @@
 // in as the server's Entra admin role with a token, principal creation, grant planning against the
 // live catalog (so a no-change reconcile runs no DDL), and role removal that never drops data.
 import type * as k8s from '@kubernetes/client-node';
-import type { AppliedStatus, EntraDatabaseAccess, EntraDatabaseServer } from '../api/types.ts';
+import type { AppliedStatus, EntraDatabaseAccess, EntraDatabaseServer, Grant } from '../api/types.ts';
 import { DEFAULT_PORT, DEFAULT_SSL_MODE, DEFAULT_SSL_ROOT_CERT_KEY } from '../api/types.ts';
 import type { TokenSource } from '../azure/credentials.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -84,8 +84,24 @@ function toRecord(applied: AppliedStatus | undefined): AccessRecord | undefined 
     role: applied.role,
     database: applied.database,
     memberOf: applied.memberOf ?? [],
-    grants: applied.grants ?? [],
+    grants: appliedGrants(applied.grants),
   };
+}
+
+/**
+ * status.applied.grants as the planner takes them. Until v1alpha1 renamed the grant field `on` to
+ * `target`, the operator recorded `on`, and the schema keeps unknown fields of applied grants, so a
+ * status written then still says `on`: it is read as `target`. Without that the first reconcile
+ * after an upgrade could not plan (and a deletion could not revoke) until someone edited the
+ * status, and skipping those grants would leave privileges removed from the spec meanwhile granted
+ * for good. The next status write records `target`. Read for one release, then remove.
+ */
+export function appliedGrants(grants: readonly Grant[] | undefined): Grant[] {
+  return (grants ?? []).map((grant) => {
+    const { on, ...rest } = grant as unknown as Record<string, unknown>;
+    if (on === undefined) return grant;
+    return (rest.target === undefined ? { ...rest, target: on } : rest) as unknown as Grant;
+  });
 }
 
 /** What the other access resources sharing `role` ask for, as records of that role. */

@@ -108,32 +108,35 @@ export function normaliseRecord(record: AccessRecord): AccessRecord {
 }
 
 function normaliseGrant(grant: Grant): Grant {
-  const on = grant.on as string;
-  if (!(GRANT_TARGETS as readonly string[]).includes(on)) throw new InvalidPrivilegeError(on, undefined);
+  const target = grant.target as string | undefined;
+  if (target === undefined || !(GRANT_TARGETS as readonly string[]).includes(target))
+    throw new InvalidPrivilegeError(target, undefined);
   const privilegeSet = new Set<string>(grant.privileges ?? []);
-  if (privilegeSet.size === 0) throw new InvalidPrivilegeError(on, undefined);
+  if (privilegeSet.size === 0) throw new InvalidPrivilegeError(target, undefined);
   for (const privilege of privilegeSet) {
-    if (!isPrivilegeFor(grant.on, privilege)) throw new InvalidPrivilegeError(on, privilege);
+    if (!isPrivilegeFor(grant.target, privilege)) throw new InvalidPrivilegeError(target, privilege);
   }
   // Closed-list order, so equal sets serialise equally.
-  const privileges = (PRIVILEGES_BY_TARGET[grant.on] as readonly string[]).filter((p) => privilegeSet.has(p));
-  if (grant.on === 'database') return { on: 'database', privileges } as Grant;
+  const privileges = (PRIVILEGES_BY_TARGET[grant.target] as readonly string[]).filter((p) =>
+    privilegeSet.has(p),
+  );
+  if (grant.target === 'database') return { target: 'database', privileges } as Grant;
   assertIdentifier(grant.schema);
-  if (grant.on === 'tables' && grant.tables !== undefined) {
+  if (grant.target === 'tables' && grant.tables !== undefined) {
     const tables = uniqueSorted(grant.tables);
     if (tables.length === 0)
       throw new InvalidPrivilegeError('tables', undefined, 'an empty table list (omit `tables` for all)');
     for (const table of tables) assertIdentifier(table);
-    return { on: 'tables', schema: grant.schema, tables, privileges } as Grant;
+    return { target: 'tables', schema: grant.schema, tables, privileges } as Grant;
   }
-  return { on: grant.on, schema: grant.schema, privileges } as Grant;
+  return { target: grant.target, schema: grant.schema, privileges } as Grant;
 }
 
 /** Schemas the grants of some records name. */
 function schemasOf(...records: Array<AccessRecord | undefined>): string[] {
   return uniqueSorted(
     records.flatMap((record) =>
-      (record?.grants ?? []).flatMap((grant) => (grant.on === 'database' ? [] : [grant.schema])),
+      (record?.grants ?? []).flatMap((grant) => (grant.target === 'database' ? [] : [grant.schema])),
     ),
   );
 }

@@ -25,16 +25,18 @@ export class InvalidPrivilegeError extends Error {
   readonly reason = 'InvalidPrivilege';
 
   /** `privilege` undefined: the grant has none, or (with `problem`) is wrong in another way. */
-  constructor(target: string, privilege: string | undefined, problem?: string) {
-    const allowed = (PRIVILEGES_BY_TARGET as Record<string, readonly string[]>)[target];
+  constructor(target: string | undefined, privilege: string | undefined, problem?: string) {
+    const allowed = (PRIVILEGES_BY_TARGET as Record<string, readonly string[]>)[target ?? ''];
     super(
-      !allowed
-        ? `unknown grant target ${JSON.stringify(target)}; expected one of ${Object.keys(PRIVILEGES_BY_TARGET).join(', ')}`
-        : problem !== undefined
-          ? `a grant on ${target} has ${problem}`
-          : privilege === undefined
-            ? `a grant on ${target} lists no privileges; choose from ${allowed.join(', ')}`
-            : `privilege ${JSON.stringify(privilege)} is not one of ${allowed.join(', ')} for ${target}`,
+      target === undefined
+        ? `a grant has no target; expected one of ${Object.keys(PRIVILEGES_BY_TARGET).join(', ')}`
+        : !allowed
+          ? `unknown grant target ${JSON.stringify(target)}; expected one of ${Object.keys(PRIVILEGES_BY_TARGET).join(', ')}`
+          : problem !== undefined
+            ? `a grant on ${target} has ${problem}`
+            : privilege === undefined
+              ? `a grant on ${target} lists no privileges; choose from ${allowed.join(', ')}`
+              : `privilege ${JSON.stringify(privilege)} is not one of ${allowed.join(', ')} for ${target}`,
     );
   }
 }

@@ -181,7 +181,7 @@ export function expand(target: AccessTarget, snapshot: PrivilegeSnapshot): Expan
   }
 
   for (const grant of target.grants) {
-    if (grant.on === 'database') {
+    if (grant.target === 'database') {
       push('database', '', database, concretePrivileges('database', grant.privileges, version));
       continue;
     }
@@ -192,9 +192,9 @@ export function expand(target: AccessTarget, snapshot: PrivilegeSnapshot): Expan
       result.missing.push({ kind: 'schema', database, name: schema });
       continue;
     }
-    if (grant.on === 'schema') {
+    if (grant.target === 'schema') {
       push('schema', schema, '', concretePrivileges('schema', grant.privileges, version));
-    } else if (grant.on === 'tables') {
+    } else if (grant.target === 'tables') {
       const privileges = concretePrivileges('tables', grant.privileges, version);
       const inSchema = relationNames(snapshot, schema, 'table');
       if (grant.tables === undefined) {
@@ -206,13 +206,13 @@ export function expand(target: AccessTarget, snapshot: PrivilegeSnapshot): Expan
           else result.missing.push({ kind: 'table', database, schema, name });
         }
       }
-    } else if (grant.on === 'sequences') {
+    } else if (grant.target === 'sequences') {
       const privileges = concretePrivileges('sequences', grant.privileges, version);
       result.wholeSchemas.add(wholeSchemaKey(role, database, 'sequence', schema));
       for (const name of relationNames(snapshot, schema, 'sequence'))
         push('sequence', schema, name, privileges);
     } else {
-      throw new InvalidPrivilegeError(String((grant as { on: unknown }).on), undefined);
+      throw new InvalidPrivilegeError(String((grant as { target: unknown }).target), undefined);
     }
   }
   return result;

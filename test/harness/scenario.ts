@@ -143,10 +143,10 @@ export interface AccessOptions {
 
 /** CONNECT on the database, USAGE on schema public and SELECT on `tables` in it: an app that reads them. */
 export const readGrants = (...tables: string[]): Grant[] => [
-  { on: 'database', privileges: ['CONNECT'] },
-  { on: 'schema', schema: 'public', privileges: ['USAGE'] },
+  { target: 'database', privileges: ['CONNECT'] },
+  { target: 'schema', schema: 'public', privileges: ['USAGE'] },
   ...(tables.length > 0
-    ? [{ on: 'tables' as const, schema: 'public', tables, privileges: ['SELECT' as const] }]
+    ? [{ target: 'tables' as const, schema: 'public', tables, privileges: ['SELECT' as const] }]
     : []),
 ];
 
@@ -168,7 +168,7 @@ export async function createAccess(
       spec: {
         ...rest,
         identity: { resourceId: identity },
-        ...(grants === null ? {} : { grants: grants ?? [{ on: 'database', privileges: ['CONNECT'] }] }),
+        ...(grants === null ? {} : { grants: grants ?? [{ target: 'database', privileges: ['CONNECT'] }] }),
       },
     },
   });
@@ -547,10 +547,10 @@ export function fleetAccess(world: FleetWorld, index: number, variant = 0): Flee
 
 export function fleetGrants(access: FleetAccess): Grant[] {
   return [
-    { on: 'database', privileges: ['CONNECT'] },
-    { on: 'schema', schema: 'public', privileges: ['USAGE'] },
+    { target: 'database', privileges: ['CONNECT'] },
+    { target: 'schema', schema: 'public', privileges: ['USAGE'] },
     ...Object.entries(access.tables).map(
-      ([table, privileges]): Grant => ({ on: 'tables', schema: 'public', tables: [table], privileges }),
+      ([table, privileges]): Grant => ({ target: 'tables', schema: 'public', tables: [table], privileges }),
     ),
   ];
 }

@@ -485,7 +485,7 @@ describe.skipIf(!harness)(
       await patchAccess(custom, namespace, 'rotate', {
         grants: [
           ...baseGrants.slice(0, 2),
-          { on: 'tables', schema: 'public', tables: ['orders', 'items'], privileges: ['SELECT'] },
+          { target: 'tables', schema: 'public', tables: ['orders', 'items'], privileges: ['SELECT'] },
         ],
       });
       const access = await until(

@@ -222,7 +222,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
       await createAccess(namespace, 'base', {
         identity: identity('base').id,
         roleName: roles.base,
-        grants: [{ on: 'database', privileges: ['CONNECT'] }],
+        grants: [{ target: 'database', privileges: ['CONNECT'] }],
       });
       const base = await until(() => readAccess(namespace, 'base'), isReady);
       expect(conditionOf(base), JSON.stringify(base?.status)).toMatchObject({ status: 'True' });
@@ -313,7 +313,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
       await createAccess(c.namespace, c.name, {
         identity: id.id,
         roleName: role,
-        grants: [{ on: 'database', privileges: ['CONNECT'] }],
+        grants: [{ target: 'database', privileges: ['CONNECT'] }],
         ...c.spec,
       });
       const access = await until(
@@ -454,8 +454,8 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
         identity: a.id,
         roleName: roles.switch,
         grants: [
-          { on: 'database', privileges: ['CONNECT'] },
-          { on: 'schema', schema: 'public', privileges: ['USAGE', 'CREATE'] },
+          { target: 'database', privileges: ['CONNECT'] },
+          { target: 'schema', schema: 'public', privileges: ['USAGE', 'CREATE'] },
         ],
       });
       expect(isReady(await until(() => readAccess(namespace, 'switch'), isReady))).toBe(true);
@@ -515,7 +515,7 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
       await createAccess(namespace, 'rename', {
         identity: id.id,
         roleName: roles.rename,
-        grants: [{ on: 'database', privileges: ['CONNECT'] }],
+        grants: [{ target: 'database', privileges: ['CONNECT'] }],
       });
       expect(isReady(await until(() => readAccess(namespace, 'rename'), isReady))).toBe(true);
       const patched = await patchAccess(namespace, 'rename', { serviceAccountName: 'renamed' });
@@ -568,8 +568,8 @@ describe.skipIf(!harness)('controller: guards, updates and deletion of EntraData
         roleName: roles.owner,
         deletionPolicy: 'Delete',
         grants: [
-          { on: 'database', privileges: ['CONNECT'] },
-          { on: 'schema', schema: 'public', privileges: ['USAGE', 'CREATE'] },
+          { target: 'database', privileges: ['CONNECT'] },
+          { target: 'schema', schema: 'public', privileges: ['USAGE', 'CREATE'] },
         ],
       });
       expect(isReady(await until(() => readAccess(namespace, 'owner'), isReady))).toBe(true);

@@ -58,7 +58,7 @@ const invalid: InvalidCase[] = [
     what: 'a privilege not valid on its target (SELECT on a database)',
     kind: 'access',
     edit: (o) => {
-      o.spec.grants = [{ on: 'database', privileges: ['CONNECT', 'SELECT'] }];
+      o.spec.grants = [{ target: 'database', privileges: ['CONNECT', 'SELECT'] }];
     },
     says: [
       'spec.grants[0].privileges',
@@ -69,7 +69,7 @@ const invalid: InvalidCase[] = [
     what: 'a privilege not valid on its target (INSERT on sequences)',
     kind: 'access',
     edit: (o) => {
-      o.spec.grants = [{ on: 'sequences', schema: 'public', privileges: ['USAGE', 'INSERT'] }];
+      o.spec.grants = [{ target: 'sequences', schema: 'public', privileges: ['USAGE', 'INSERT'] }];
     },
     says: ['privilege INSERT cannot be granted on sequences; valid on sequences: USAGE, SELECT, UPDATE, ALL'],
   },
@@ -77,7 +77,7 @@ const invalid: InvalidCase[] = [
     what: 'a privilege outside the closed list (DROP)',
     kind: 'access',
     edit: (o) => {
-      o.spec.grants = [{ on: 'tables', schema: 'public', privileges: ['DROP'] }];
+      o.spec.grants = [{ target: 'tables', schema: 'public', privileges: ['DROP'] }];
     },
     says: ['spec.grants[0].privileges[0]: Unsupported value: "DROP"', 'supported values: "CONNECT"'],
   },
@@ -85,7 +85,7 @@ const invalid: InvalidCase[] = [
     what: 'ALL listed with other privileges',
     kind: 'access',
     edit: (o) => {
-      o.spec.grants = [{ on: 'tables', schema: 'public', privileges: ['ALL', 'SELECT'] }];
+      o.spec.grants = [{ target: 'tables', schema: 'public', privileges: ['ALL', 'SELECT'] }];
     },
     says: ['ALL already includes every privilege on its target and must be listed alone'],
   },
@@ -93,7 +93,7 @@ const invalid: InvalidCase[] = [
     what: 'an empty privilege list',
     kind: 'access',
     edit: (o) => {
-      o.spec.grants = [{ on: 'schema', schema: 'public', privileges: [] }];
+      o.spec.grants = [{ target: 'schema', schema: 'public', privileges: [] }];
     },
     says: ['spec.grants[0].privileges', 'should have at least 1 items'],
   },
@@ -101,52 +101,44 @@ const invalid: InvalidCase[] = [
     what: 'a grant target outside the enum',
     kind: 'access',
     edit: (o) => {
-      o.spec.grants = [{ on: 'views', schema: 'public', privileges: ['SELECT'] }];
+      o.spec.grants = [{ target: 'views', schema: 'public', privileges: ['SELECT'] }];
     },
-    says: ['spec.grants[0].on: Unsupported value: "views"', '"database", "schema", "tables", "sequences"'],
+    says: [
+      'spec.grants[0].target: Unsupported value: "views"',
+      '"database", "schema", "tables", "sequences"',
+    ],
   },
   {
     what: 'schema on a database grant',
     kind: 'access',
     edit: (o) => {
-      o.spec.grants = [{ on: 'database', schema: 'public', privileges: ['CONNECT'] }];
+      o.spec.grants = [{ target: 'database', schema: 'public', privileges: ['CONNECT'] }];
     },
-    says: ['spec.grants[0].schema: Forbidden: schema must not be set when on is database'],
+    says: ['spec.grants[0].schema: Forbidden: schema must not be set when target is database'],
   },
   {
     what: 'no schema on a tables grant',
     kind: 'access',
     edit: (o) => {
-      o.spec.grants = [{ on: 'tables', privileges: ['SELECT'] }];
+      o.spec.grants = [{ target: 'tables', privileges: ['SELECT'] }];
     },
-    says: ['spec.grants[0].schema: Required value: schema is required when on is tables'],
+    says: ['spec.grants[0].schema: Required value: schema is required when target is tables'],
   },
   {
     what: 'tables on a schema grant',
     kind: 'access',
     edit: (o) => {
-      o.spec.grants = [{ on: 'schema', schema: 'public', tables: ['orders'], privileges: ['USAGE'] }];
+      o.spec.grants = [{ target: 'schema', schema: 'public', tables: ['orders'], privileges: ['USAGE'] }];
     },
-    says: ['spec.grants[0].tables: Forbidden: tables can only be listed when on is tables, not schema'],
+    says: ['spec.grants[0].tables: Forbidden: tables can only be listed when target is tables, not schema'],
   },
   {
-    what: 'an unquoted on: key, which kubectl and Helm send as "true"',
-    kind: 'access',
-    edit: (o) => {
-      o.spec.grants = [{ true: 'database', privileges: ['CONNECT'] }];
-    },
-    says: [
-      'spec.grants[0].on: Required value: the key on must be quoted in YAML: kubectl and Helm read an unquoted on: as the boolean key true',
-      'write "on": database',
-    ],
-  },
-  {
-    what: 'a grant without on',
+    what: 'a grant without target',
     kind: 'access',
     edit: (o) => {
       o.spec.grants = [{ privileges: ['CONNECT'] }];
     },
-    says: ['spec.grants[0].on: Required value: on is required: one of database, schema, tables, sequences'],
+    says: ['spec.grants[0].target: Required value'],
   },
   // --- EntraDatabaseAccess: required fields ---
   ...(['serviceAccountName', 'identity', 'serverRef', 'database'] as const).map(
@@ -268,7 +260,9 @@ const invalid: InvalidCase[] = [
     what: 'a table name with a dot',
     kind: 'access',
     edit: (o) => {
-      o.spec.grants = [{ on: 'tables', schema: 'public', tables: ['public.orders'], privileges: ['SELECT'] }];
+      o.spec.grants = [
+        { target: 'tables', schema: 'public', tables: ['public.orders'], privileges: ['SELECT'] },
+      ];
     },
     says: ['spec.grants[0].tables[0]', 'each tables entry must be a PostgreSQL identifier'],
   },
@@ -442,21 +436,42 @@ describe.skipIf(!harness)('CRDs in the real kube-apiserver', () => {
 
   /** GET on the apiserver with the admin credentials; JSON or a Table, as `accept` asks. */
   async function get(path: string, accept = 'application/json'): Promise<{ status: number; json: Wire }> {
-    const options: import('node:https').RequestOptions = { headers: { accept } };
-    await kc.applyToHTTPSOptions(options);
+    return send('GET', path, { accept });
+  }
+
+  /** A request to the apiserver with the admin credentials: the answer's status, JSON and warnings. */
+  async function send(
+    method: string,
+    path: string,
+    options: { accept?: string; body?: string; contentType?: string } = {},
+  ): Promise<{ status: number; json: Wire; warnings: string[] }> {
+    const headers: Record<string, string> = { accept: options.accept ?? 'application/json' };
+    if (options.contentType) headers['content-type'] = options.contentType;
+    const requestOptions: import('node:https').RequestOptions = { method, headers };
+    await kc.applyToHTTPSOptions(requestOptions);
     const url = new URL(path, kc.getCurrentCluster()?.server);
     return new Promise((resolve, reject) => {
-      request(url, options, (res) => {
+      request(url, requestOptions, (res) => {
         let body = '';
         res.on('data', (chunk: Buffer) => {
           body += chunk.toString();
         });
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, json: body ? JSON.parse(body) : undefined }),
+          resolve({
+            status: res.statusCode ?? 0,
+            json: body ? JSON.parse(body) : undefined,
+            // `Warning: 299 - "<text>"` (RFC 7234), several joined with commas: the texts.
+            warnings: [
+              ...[res.headers.warning ?? []]
+                .flat()
+                .join(', ')
+                .matchAll(/299 - "((?:[^"\\]|\\.)*)"/g),
+            ].map((m) => (m[1] ?? '').replace(/\\(.)/g, '$1')),
+          }),
         );
       })
         .on('error', reject)
-        .end();
+        .end(options.body);
     });
   }
 
@@ -497,12 +512,93 @@ describe.skipIf(!harness)('CRDs in the real kube-apiserver', () => {
     const access = exampleOf('access');
     access.spec.identity.resourceId = UAMI.toLowerCase();
     access.spec.grants = [
-      { on: 'database', privileges: ['ALL'] },
-      { on: 'schema', schema: 'app$1', privileges: ['USAGE', 'CREATE'] },
-      { on: 'tables', schema: 'public', privileges: ['SELECT', 'MAINTAIN'] },
-      { on: 'sequences', schema: 'public', privileges: ['ALL'] },
+      { target: 'database', privileges: ['ALL'] },
+      { target: 'schema', schema: 'app$1', privileges: ['USAGE', 'CREATE'] },
+      { target: 'tables', schema: 'public', privileges: ['SELECT', 'MAINTAIN'] },
+      { target: 'sequences', schema: 'public', privileges: ['ALL'] },
     ];
     await createAccess(access);
+  });
+
+  describe('grants written in YAML, as kubectl and Helm send them', () => {
+    // The apiserver reads a YAML body with sigs.k8s.io/yaml, the YAML 1.1 reader kubectl and Helm
+    // convert manifests with: a bare key on is the boolean true there, and reaches the apiserver as
+    // "true". That is why the field is target. Dry-run creates, so nothing is stored.
+    const manifest = (grants: string): string =>
+      [
+        `apiVersion: ${GROUP}/${VERSION}`,
+        'kind: EntraDatabaseAccess',
+        'metadata:',
+        '  name: yaml-grants',
+        `  namespace: ${namespace}`,
+        'spec:',
+        '  serviceAccountName: orders-api',
+        '  identity:',
+        `    resourceId: ${UAMI}`,
+        '  serverRef: orders-pg',
+        '  database: orders',
+        '  grants:',
+        grants,
+        '',
+      ].join('\n');
+    /** kubectl sends fieldValidation=Strict (its default --validate=strict); other clients get Warn. */
+    const post = (grants: string, fieldValidation?: 'Strict') =>
+      send(
+        'POST',
+        `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${ACCESS_PLURAL}?dryRun=All` +
+          (fieldValidation ? `&fieldValidation=${fieldValidation}` : ''),
+        { body: manifest(grants), contentType: 'application/yaml' },
+      );
+
+    it('accepts target: unquoted, as written', async () => {
+      const grants = [
+        '    - { target: database, privileges: [CONNECT] }',
+        '    - target: tables',
+        '      schema: public',
+        '      tables: [orders]',
+        '      privileges: [SELECT]',
+      ].join('\n');
+      for (const validation of [undefined, 'Strict'] as const) {
+        const created = await post(grants, validation);
+        expect(created.status, JSON.stringify(created.json)).toBe(201);
+        expect(created.warnings).toEqual([]);
+        expect(created.json.spec.grants).toEqual([
+          { target: 'database', privileges: ['CONNECT'] },
+          { target: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] },
+        ]);
+      }
+    });
+
+    it.each([
+      [
+        'on: unquoted, which arrives as the key "true"',
+        '    - { on: database, privileges: [CONNECT] }',
+        'true',
+      ],
+      ['"on": quoted', '    - { "on": database, privileges: [CONNECT] }', 'on'],
+    ])('refuses a grant that says %s instead of target', async (_, grants, key) => {
+      // Neither on nor true is in the schema. kubectl's strict field validation refuses the
+      // unknown key by name.
+      const strict = await post(grants, 'Strict');
+      expect(strict.status).toBe(400);
+      expect(strict.json.message).toContain(`unknown field "spec.grants[0].${key}"`);
+      // Without it the key is pruned with a warning, and the grant has no target left.
+      const lax = await post(grants);
+      expect(lax.status).toBe(422);
+      expect(lax.json.message).toContain('spec.grants[0].target: Required value');
+      expect(lax.warnings).toContain(`unknown field "spec.grants[0].${key}"`);
+    });
+
+    it('prunes on next to target (with a warning), and strict validation refuses it', async () => {
+      const grants = '    - { target: database, "on": schema, privileges: [CONNECT] }';
+      const lax = await post(grants);
+      expect(lax.status).toBe(201);
+      expect(lax.json.spec.grants).toEqual([{ target: 'database', privileges: ['CONNECT'] }]);
+      expect(lax.warnings).toContain('unknown field "spec.grants[0].on"');
+      const strict = await post(grants, 'Strict');
+      expect(strict.status).toBe(400);
+      expect(strict.json.message).toContain('unknown field "spec.grants[0].on"');
+    });
   });
 
   it('applies the defaults: port 5432, sslMode verify-full, CA key ca.crt, deletionPolicy Delete', async () => {
@@ -599,6 +695,28 @@ describe.skipIf(!harness)('CRDs in the real kube-apiserver', () => {
       );
     const patched = (await patchStatus({ status })) as EntraDatabaseAccess;
     expect(patched.status).toEqual(status);
+
+    // status.applied.grants keeps the grants as the operator wrote them, keys the schema does not
+    // name included, also when read back from etcd: a grant an operator before the rename of on
+    // to target recorded is still there for the new one to read and revoke (appliedGrants in
+    // src/controller/database.ts).
+    const applied = {
+      server: storedServer,
+      role: 'orders_api_legacy',
+      database: 'orders',
+      grants: [
+        { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] },
+        { target: 'database', privileges: ['CONNECT'] },
+      ],
+    };
+    expect(((await patchStatus({ status: { applied } })) as Wire).status.applied).toEqual(applied);
+    const reread = (await objects.getNamespacedCustomObject({
+      ...API,
+      namespace,
+      plural: ACCESS_PLURAL,
+      name,
+    })) as Wire;
+    expect(reread.status.applied).toEqual(applied);
 
     const bad = await refusal(
       patchStatus({ status: { conditions: [{ ...condition('Ready'), reason: 'not camel case' }] } }),

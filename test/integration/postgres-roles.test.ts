@@ -130,9 +130,9 @@ describe.skipIf(!harness)('PostgreSQL roles and grants as the Entra admin, throu
   }
 
   const grantsFor = (extra: AccessRecord['grants'] = []): AccessRecord['grants'] => [
-    { on: 'database', privileges: ['CONNECT'] },
-    { on: 'schema', schema: 'app', privileges: ['USAGE'] },
-    { on: 'tables', schema: 'app', tables: ['orders'], privileges: ['SELECT'] },
+    { target: 'database', privileges: ['CONNECT'] },
+    { target: 'schema', schema: 'app', privileges: ['USAGE'] },
+    { target: 'tables', schema: 'app', tables: ['orders'], privileges: ['SELECT'] },
     ...extra,
   ];
 
@@ -368,7 +368,7 @@ describe.skipIf(!harness)('PostgreSQL roles and grants as the Entra admin, throu
       role: appRole,
       database,
       memberOf: [],
-      grants: grantsFor([{ on: 'tables', schema: 'app', tables: ['payments'], privileges: ['SELECT'] }]),
+      grants: grantsFor([{ target: 'tables', schema: 'app', tables: ['payments'], privileges: ['SELECT'] }]),
     };
     const { plan, result } = await reconcile(desired, applied);
     expect(plan.statements.map((s) => [s.scope, s.sql])).toEqual([
@@ -480,9 +480,9 @@ describe.skipIf(!harness)('PostgreSQL roles and grants as the Entra admin, throu
       database,
       memberOf: [group],
       grants: [
-        { on: 'database', privileges: ['CONNECT'] },
-        { on: 'schema', schema: 'app', privileges: ['USAGE'] },
-        { on: 'tables', schema: 'app', privileges: ['SELECT'] },
+        { target: 'database', privileges: ['CONNECT'] },
+        { target: 'schema', schema: 'app', privileges: ['USAGE'] },
+        { target: 'tables', schema: 'app', privileges: ['SELECT'] },
       ],
     };
     const { plan } = await reconcile(desired, undefined);
@@ -513,7 +513,7 @@ describe.skipIf(!harness)('PostgreSQL roles and grants as the Entra admin, throu
       role: appRole,
       database,
       memberOf: [group],
-      grants: [...grantsFor(), { on: 'schema', schema: 'app', privileges: ['USAGE', 'CREATE'] }],
+      grants: [...grantsFor(), { target: 'schema', schema: 'app', privileges: ['USAGE', 'CREATE'] }],
     };
     applied = (await reconcile(withCreate, applied)).plan.applied;
     await asApp(async (client) => {
@@ -599,9 +599,9 @@ describe.skipIf(!harness)('PostgreSQL roles and grants as the Entra admin, throu
       database,
       memberOf: [evilGroup],
       grants: [
-        { on: 'database', privileges: ['CONNECT'] },
-        { on: 'schema', schema: evilSchema, privileges: ['USAGE'] },
-        { on: 'tables', schema: evilSchema, tables: [evilTable, unicodeTable], privileges: ['SELECT'] },
+        { target: 'database', privileges: ['CONNECT'] },
+        { target: 'schema', schema: evilSchema, privileges: ['USAGE'] },
+        { target: 'tables', schema: evilSchema, tables: [evilTable, unicodeTable], privileges: ['SELECT'] },
       ],
     };
     const { plan } = await reconcile(desired, undefined);

@@ -146,7 +146,7 @@ describe.skipIf(!harness)(
         database: c.spec.database ?? database,
         roleName: `${c.name.replaceAll('-', '_')}_${suffix}`,
         ...(c.spec.memberOf ? { memberOf: c.spec.memberOf } : {}),
-        grants: c.spec.grants ?? [{ on: 'database', privileges: ['CONNECT'] }],
+        grants: c.spec.grants ?? [{ target: 'database', privileges: ['CONNECT'] }],
       });
       return resourceId;
     }
@@ -263,7 +263,7 @@ describe.skipIf(!harness)(
       {
         name: 'no-schema',
         what: 'a grant on a schema that does not exist',
-        spec: { grants: [{ on: 'schema', schema: `nosuch_${suffix}`, privileges: ['USAGE'] }] },
+        spec: { grants: [{ target: 'schema', schema: `nosuch_${suffix}`, privileges: ['USAGE'] }] },
         reason: 'GrantTargetNotFound',
         says: new RegExp(
           `schema "nosuch_${suffix}" does not exist.*create schema "nosuch_${suffix}".*or remove it from spec\\.grants`,
@@ -273,7 +273,9 @@ describe.skipIf(!harness)(
         name: 'no-table',
         what: 'a grant on a table that does not exist',
         spec: {
-          grants: [{ on: 'tables', schema: 'public', tables: [`nosuch_${suffix}`], privileges: ['SELECT'] }],
+          grants: [
+            { target: 'tables', schema: 'public', tables: [`nosuch_${suffix}`], privileges: ['SELECT'] },
+          ],
         },
         reason: 'GrantTargetNotFound',
         says: new RegExp(`nosuch_${suffix}.* does not exist.*or remove it from spec\\.grants`),

@@ -254,9 +254,9 @@ describe.skipIf(!harness)(
 
     it('runs the scenario: resources Ready, apps log in, pods admitted, and a few failures', async () => {
       const grants = [
-        { on: 'database' as const, privileges: ['CONNECT' as const] },
+        { target: 'database' as const, privileges: ['CONNECT' as const] },
         {
-          on: 'tables' as const,
+          target: 'tables' as const,
           schema: 'public',
           privileges: ['SELECT' as const, 'INSERT' as const],
           tables: ['orders'],

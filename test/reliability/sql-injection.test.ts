@@ -88,7 +88,7 @@ describe.skipIf(!harness)('SQL injection through names, end to end in the real P
         identity: { resourceId: identities.a!.id },
         serverRef: serverName,
         database,
-        grants: [{ on: 'database', privileges: ['CONNECT'] }],
+        grants: [{ target: 'database', privileges: ['CONNECT'] }],
         ...spec,
       },
     };
@@ -205,20 +205,20 @@ describe.skipIf(!harness)('SQL injection through names, end to end in the real P
     ['spec.memberOf[0]', (p) => ({ roleName: `r-${suffix}`, memberOf: [p] }), /memberOf/],
     [
       'spec.grants[0].schema',
-      (p) => ({ roleName: `r-${suffix}`, grants: [{ on: 'schema', schema: p, privileges: ['USAGE'] }] }),
+      (p) => ({ roleName: `r-${suffix}`, grants: [{ target: 'schema', schema: p, privileges: ['USAGE'] }] }),
       /schema/,
     ],
     [
       'spec.grants[0].tables[0]',
       (p) => ({
         roleName: `r-${suffix}`,
-        grants: [{ on: 'tables', schema: 'public', tables: [p], privileges: ['SELECT'] }],
+        grants: [{ target: 'tables', schema: 'public', tables: [p], privileges: ['SELECT'] }],
       }),
       /tables/,
     ],
     [
       'spec.grants[0].privileges[0]',
-      (p) => ({ roleName: `r-${suffix}`, grants: [{ on: 'database', privileges: [p] }] }),
+      (p) => ({ roleName: `r-${suffix}`, grants: [{ target: 'database', privileges: [p] }] }),
       /privileges/,
     ],
   ];
@@ -277,11 +277,11 @@ describe.skipIf(!harness)('SQL injection through names, end to end in the real P
       role: roles.a,
       memberOf: [groupA],
       grants: [
-        { on: 'database', privileges: ['CONNECT'] },
-        { on: 'schema', schema: 'Sales', privileges: ['USAGE'] },
-        { on: 'tables', schema: 'Sales', tables: ['Orders'], privileges: ['SELECT', 'UPDATE'] },
-        { on: 'schema', schema: 'public', privileges: ['USAGE'] },
-        { on: 'tables', schema: 'public', tables: ['SELECT'], privileges: ['SELECT'] },
+        { target: 'database', privileges: ['CONNECT'] },
+        { target: 'schema', schema: 'Sales', privileges: ['USAGE'] },
+        { target: 'tables', schema: 'Sales', tables: ['Orders'], privileges: ['SELECT', 'UPDATE'] },
+        { target: 'schema', schema: 'public', privileges: ['USAGE'] },
+        { target: 'tables', schema: 'public', tables: ['SELECT'], privileges: ['SELECT'] },
       ],
     },
     {
@@ -289,11 +289,11 @@ describe.skipIf(!harness)('SQL injection through names, end to end in the real P
       identity: 'b',
       role: roles.b,
       grants: [
-        { on: 'schema', schema: 'a$$b', privileges: ['USAGE'] },
-        { on: 'tables', schema: 'a$$b', privileges: ['SELECT'] },
-        { on: 'sequences', schema: 'a$$b', privileges: ['USAGE'] },
-        { on: 'schema', schema: 'has-dash', privileges: ['USAGE'] },
-        { on: 'tables', schema: 'has-dash', tables: ['x-y'], privileges: ['INSERT'] },
+        { target: 'schema', schema: 'a$$b', privileges: ['USAGE'] },
+        { target: 'tables', schema: 'a$$b', privileges: ['SELECT'] },
+        { target: 'sequences', schema: 'a$$b', privileges: ['USAGE'] },
+        { target: 'schema', schema: 'has-dash', privileges: ['USAGE'] },
+        { target: 'tables', schema: 'has-dash', tables: ['x-y'], privileges: ['INSERT'] },
       ],
     },
     {
@@ -301,7 +301,7 @@ describe.skipIf(!harness)('SQL injection through names, end to end in the real P
       identity: 'c',
       role: roles.c,
       memberOf: [groupB],
-      grants: [{ on: 'database', privileges: ['CONNECT', 'TEMPORARY'] }],
+      grants: [{ target: 'database', privileges: ['CONNECT', 'TEMPORARY'] }],
     },
   ];
 

@@ -167,7 +167,7 @@ describe.skipIf(!harness)('the webhook under load while the controller reconcile
         } else {
           // Toggle TEMPORARY: each change is a grant or a revoke in the real PostgreSQL.
           const privileges: DatabasePrivilege[] = i % 2 === 0 ? ['CONNECT', 'TEMPORARY'] : ['CONNECT'];
-          await patchAccess(custom, appNamespace, name, { grants: [{ on: 'database', privileges }] });
+          await patchAccess(custom, appNamespace, name, { grants: [{ target: 'database', privileges }] });
         }
         changes++;
         await new Promise((resolve) => setTimeout(resolve, 500));

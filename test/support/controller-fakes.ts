@@ -63,7 +63,7 @@ export function accessBody(over: AccessBody = {}): EntraDatabaseAccess {
       database: 'shop',
       roleName: 'app',
       memberOf: ['readers'],
-      grants: [{ on: 'database', privileges: ['CONNECT'] }],
+      grants: [{ target: 'database', privileges: ['CONNECT'] }],
       ...over.spec,
     },
     ...(over.status ? { status: over.status } : {}),

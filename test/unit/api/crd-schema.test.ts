@@ -275,23 +275,26 @@ describe('EntraDatabaseAccess schema', () => {
 
   it('has the privilege enum of types.ts, and CEL rules with the per-target lists of types.ts', () => {
     expect(at(accessCrd, 'spec.grants[].privileges[]').enum).toEqual([...PRIVILEGES]);
-    expect(at(accessCrd, 'spec.grants[].on').enum).toEqual([...GRANT_TARGETS]);
+    expect(at(accessCrd, 'spec.grants[].target').enum).toEqual([...GRANT_TARGETS]);
     const grantRules = rules(at(accessCrd, 'spec.grants[]'));
     for (const target of GRANT_TARGETS) {
       const list = PRIVILEGES_BY_TARGET[target];
-      const rule = grantRules.find((r) => r.rule.includes(`self.on != '${target}' ||`));
+      const rule = grantRules.find((r) => r.rule.includes(`self.target != '${target}' ||`));
       expect(rule?.rule, target).toContain(`self.privileges.all(p, p in ${ceLiteral(list)})`);
       expect(rule?.messageExpression, target).toContain(`!(p in ${ceLiteral(list)})`);
       expect(rule?.messageExpression, target).toContain(`valid on ${target}: ${list.join(', ')}'`);
     }
-    // `on` is required through CEL, so that an unquoted YAML `on:` (read as `true:`) gets a message.
-    expect(at(accessCrd, 'spec.grants[]').required).toEqual(['privileges']);
-    expect(grantRules[0]).toMatchObject({
-      rule: 'has(self.on)',
-      fieldPath: '.on',
-      reason: 'FieldValueRequired',
-    });
-    expect(grantRules[0]?.messageExpression).toContain('self.__true__');
+    // `target`, not `on`, which YAML 1.1 (kubectl, Helm) reads as the boolean key true: a plain
+    // required field, and neither `on` nor `true` is in the schema any more.
+    expect(at(accessCrd, 'spec.grants[]').required).toEqual(['target', 'privileges']);
+    expect(Object.keys(at(accessCrd, 'spec.grants[]').properties ?? {}).sort()).toEqual([
+      'privileges',
+      'schema',
+      'tables',
+      'target',
+    ]);
+    for (const rule of grantRules)
+      expect(`${rule.rule} ${rule.messageExpression ?? ''}`).not.toMatch(/self\.on\b/);
     // The enum is exactly the union of the per-target lists.
     expect(new Set(Object.values(PRIVILEGES_BY_TARGET).flat())).toEqual(new Set(PRIVILEGES));
   });
@@ -362,13 +365,13 @@ describe('examples', () => {
     expect(server.spec.allowedNamespaces?.names).toContain(access.metadata.namespace);
   });
 
-  it('quote every "on" key, which kubectl and Helm (YAML 1.1) would read as true', () => {
+  it('say target, with no quotes: the key YAML 1.1 (kubectl, Helm) reads as true, on, is gone', () => {
     const text = repoFile('examples/entradatabaseaccess.yaml')
       .split('\n')
       .filter((line) => !line.trimStart().startsWith('#'))
       .join('\n');
-    expect(text).toContain('"on":');
-    expect(text).not.toMatch(/(^|[\s{,])on\s*:/);
+    expect(text).toMatch(/[\s{,]target: database\b/);
+    expect(text).not.toMatch(/(^|[\s{,])"?on"?\s*:/);
   });
 
   it('pass the checks types.ts can make', () => {
@@ -376,9 +379,9 @@ describe('examples', () => {
     expect(isPostgresIdentifier(access.spec.roleName ?? '')).toBe(true);
     expect(isReservedRoleName(access.spec.roleName ?? '')).toBe(false);
     const grants = access.spec.grants ?? [];
-    expect(new Set(grants.map((g) => g.on))).toEqual(new Set(GRANT_TARGETS));
+    expect(new Set(grants.map((g) => g.target))).toEqual(new Set(GRANT_TARGETS));
     for (const grant of grants)
-      for (const privilege of grant.privileges) expect(isPrivilegeFor(grant.on, privilege)).toBe(true);
+      for (const privilege of grant.privileges) expect(isPrivilegeFor(grant.target, privilege)).toBe(true);
   });
 });
 

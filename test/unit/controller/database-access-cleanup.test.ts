@@ -19,8 +19,13 @@ import {
   world,
 } from '../../support/controller-fakes.ts';
 
-const SELECT_ORDERS: Grant = { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] };
-const CONNECT: Grant = { on: 'database', privileges: ['CONNECT'] };
+const SELECT_ORDERS: Grant = {
+  target: 'tables',
+  schema: 'public',
+  tables: ['orders'],
+  privileges: ['SELECT'],
+};
+const CONNECT: Grant = { target: 'database', privileges: ['CONNECT'] };
 
 function access(
   name: string,

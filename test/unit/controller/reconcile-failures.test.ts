@@ -252,7 +252,7 @@ describe('grants on objects that do not exist', () => {
       role: 'app',
       database: 'shop',
       memberOf: ['readers'],
-      grants: [{ on: 'database', privileges: ['CONNECT'] }],
+      grants: [{ target: 'database', privileges: ['CONNECT'] }],
     };
     const w = world({
       ensure: async () => ({

@@ -48,13 +48,13 @@ function snapshot(entries: PrivilegeEntry[], memberOf: string[] = []): Privilege
 }
 
 const ORDERS_RW: Grant = {
-  on: 'tables',
+  target: 'tables',
   schema: 'public',
   tables: ['orders'],
   privileges: ['SELECT', 'INSERT'],
 };
-const ORDERS_R: Grant = { on: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] };
-const ITEMS_R: Grant = { on: 'tables', schema: 'public', tables: ['items'], privileges: ['SELECT'] };
+const ORDERS_R: Grant = { target: 'tables', schema: 'public', tables: ['orders'], privileges: ['SELECT'] };
+const ITEMS_R: Grant = { target: 'tables', schema: 'public', tables: ['items'], privileges: ['SELECT'] };
 
 describe('planGrants on a role shared by several access resources', () => {
   it('does not revoke what another resource sharing the role still asks for', () => {
@@ -98,7 +98,7 @@ describe('planGrants on a role shared by several access resources', () => {
   });
 
   it("reads the kept records' schemas, and ignores kept records of other databases and invalid ones", () => {
-    const other: Grant = { on: 'schema', schema: 'reports', privileges: ['USAGE'] };
+    const other: Grant = { target: 'schema', schema: 'reports', privileges: ['USAGE'] };
     const queries = catalogQueries(record([ITEMS_R]), record([ORDERS_RW]), [
       record([other]),
       record([ORDERS_R], [], 'elsewhere'),

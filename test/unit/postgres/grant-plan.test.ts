@@ -63,15 +63,20 @@ function snapshot(over: Partial<PrivilegeSnapshot> = {}): PrivilegeSnapshot {
   };
 }
 
-const CONNECT: Grant = { on: 'database', privileges: ['CONNECT'] };
-const USAGE: Grant = { on: 'schema', schema: 'app', privileges: ['USAGE'] };
+const CONNECT: Grant = { target: 'database', privileges: ['CONNECT'] };
+const USAGE: Grant = { target: 'schema', schema: 'app', privileges: ['USAGE'] };
 const READ_ORDERS: Grant = {
-  on: 'tables',
+  target: 'tables',
   schema: 'app',
   tables: ['orders'],
   privileges: ['SELECT', 'INSERT'],
 };
-const READ_PAYMENTS: Grant = { on: 'tables', schema: 'app', tables: ['payments'], privileges: ['SELECT'] };
+const READ_PAYMENTS: Grant = {
+  target: 'tables',
+  schema: 'app',
+  tables: ['payments'],
+  privileges: ['SELECT'],
+};
 const HELD_BASE = [
   ...entries('database', '', DB, ['CONNECT']),
   ...entries('schema', 'app', '', ['USAGE']),
@@ -142,7 +147,7 @@ describe('planGrants: grants and revokes by table', () => {
     },
     {
       name: 'narrows a privilege list: revokes only the dropped privilege',
-      desired: record([{ on: 'tables', schema: 'app', tables: ['orders'], privileges: ['SELECT'] }]),
+      desired: record([{ target: 'tables', schema: 'app', tables: ['orders'], privileges: ['SELECT'] }]),
       applied: record([READ_ORDERS]),
       snap: snapshot({ held: entries('table', 'app', 'orders', ['SELECT', 'INSERT']) }),
       sql: ['REVOKE INSERT ON TABLE "app"."orders" FROM "orders-api"'],
@@ -158,7 +163,7 @@ describe('planGrants: grants and revokes by table', () => {
       name: 'revokes everything applied when nothing is desired, deepest first',
       desired: record([]),
       applied: record(
-        [CONNECT, USAGE, READ_ORDERS, { on: 'sequences', schema: 'app', privileges: ['USAGE'] }],
+        [CONNECT, USAGE, READ_ORDERS, { target: 'sequences', schema: 'app', privileges: ['USAGE'] }],
         ['orders_rw'],
       ),
       snap: snapshot({
@@ -179,7 +184,7 @@ describe('planGrants: grants and revokes by table', () => {
 });
 
 describe('planGrants: whole schemas and ALL', () => {
-  const allTables: Grant = { on: 'tables', schema: 'app', privileges: ['SELECT'] };
+  const allTables: Grant = { target: 'tables', schema: 'app', privileges: ['SELECT'] };
 
   it('grants on ALL TABLES IN SCHEMA when no table has the privilege yet', () => {
     const plan = planGrants({ desired: record([allTables]), snapshots: [snapshot()] });
@@ -202,7 +207,12 @@ describe('planGrants: whole schemas and ALL', () => {
   it('never uses ALL TABLES IN SCHEMA for a table list, even one naming every table', () => {
     const plan = planGrants({
       desired: record([
-        { on: 'tables', schema: 'app', tables: ['secrets', 'orders', 'payments'], privileges: ['SELECT'] },
+        {
+          target: 'tables',
+          schema: 'app',
+          tables: ['secrets', 'orders', 'payments'],
+          privileges: ['SELECT'],
+        },
       ]),
       snapshots: [snapshot()],
     });
@@ -214,7 +224,7 @@ describe('planGrants: whole schemas and ALL', () => {
   it('narrowing "all tables" to a list revokes the others, per table', () => {
     const held = ['orders', 'payments', 'secrets'].flatMap((t) => entries('table', 'app', t, ['SELECT']));
     const plan = planGrants({
-      desired: record([{ on: 'tables', schema: 'app', tables: ['orders'], privileges: ['SELECT'] }]),
+      desired: record([{ target: 'tables', schema: 'app', tables: ['orders'], privileges: ['SELECT'] }]),
       applied: record([allTables]),
       snapshots: [snapshot({ held })],
     });
@@ -224,7 +234,7 @@ describe('planGrants: whole schemas and ALL', () => {
   });
 
   it('expands ALL to the concrete privileges of the server version', () => {
-    const all: Grant = { on: 'tables', schema: 'app', tables: ['orders'], privileges: ['ALL'] };
+    const all: Grant = { target: 'tables', schema: 'app', tables: ['orders'], privileges: ['ALL'] };
     const on17 = planGrants({ desired: record([all]), snapshots: [snapshot()] });
     expect(sqlOf(on17)).toEqual([
       'GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN ON TABLE "app"."orders" TO "orders-api"',
@@ -252,8 +262,8 @@ describe('planGrants: whole schemas and ALL', () => {
   it('merges overlapping grants on one object into one statement', () => {
     const plan = planGrants({
       desired: record([
-        { on: 'tables', schema: 'app', privileges: ['SELECT'] },
-        { on: 'tables', schema: 'app', tables: ['orders'], privileges: ['INSERT', 'SELECT'] },
+        { target: 'tables', schema: 'app', privileges: ['SELECT'] },
+        { target: 'tables', schema: 'app', tables: ['orders'], privileges: ['INSERT', 'SELECT'] },
       ]),
       snapshots: [snapshot()],
     });
@@ -334,7 +344,7 @@ describe('planGrants: where statements run', () => {
   it('asks for one catalog read when the target is unchanged, covering both records', () => {
     const queries = catalogQueries(
       record([USAGE], ['orders_rw']),
-      record([{ on: 'schema', schema: 'old', privileges: ['USAGE'] }], ['reporting']),
+      record([{ target: 'schema', schema: 'old', privileges: ['USAGE'] }], ['reporting']),
     );
     expect(queries).toEqual([{ role: ROLE, database: DB, schemas: ['app', 'old'], groups: ['orders_rw'] }]);
   });
@@ -343,7 +353,7 @@ describe('planGrants: where statements run', () => {
     expect(() => planGrants({ desired: record([]), snapshots: [] })).toThrow(/no catalog snapshot/);
     expect(() =>
       planGrants({
-        desired: record([{ on: 'schema', schema: 'other', privileges: ['USAGE'] }]),
+        desired: record([{ target: 'schema', schema: 'other', privileges: ['USAGE'] }]),
         snapshots: [snapshot()],
       }),
     ).toThrow(/not asked about schema "other"/);
@@ -356,8 +366,8 @@ describe('planGrants: missing objects', () => {
       desired: record(
         [
           CONNECT,
-          { on: 'tables', schema: 'app', tables: ['orders', 'nope'], privileges: ['SELECT'] },
-          { on: 'schema', schema: 'public', privileges: ['USAGE'] },
+          { target: 'tables', schema: 'app', tables: ['orders', 'nope'], privileges: ['SELECT'] },
+          { target: 'schema', schema: 'public', privileges: ['USAGE'] },
         ],
         ['orders_rw'],
       ),
@@ -392,8 +402,8 @@ describe('planGrants: identifiers and privileges', () => {
         database: 'db;x',
         memberOf: ["g'); DELETE FROM t; --"],
         grants: [
-          { on: 'database', privileges: ['CONNECT'] },
-          { on: 'tables', schema, tables: [table], privileges: ['SELECT'] },
+          { target: 'database', privileges: ['CONNECT'] },
+          { target: 'tables', schema, tables: [table], privileges: ['SELECT'] },
         ],
       },
       snapshots: [
@@ -418,33 +428,38 @@ describe('planGrants: identifiers and privileges', () => {
   it.each<[string, AccessRecord, unknown]>([
     [
       'a privilege outside the list',
-      record([{ on: 'tables', schema: 'app', privileges: ['DROP' as 'SELECT'] }]),
+      record([{ target: 'tables', schema: 'app', privileges: ['DROP' as 'SELECT'] }]),
       InvalidPrivilegeError,
     ],
     [
       'a privilege of another target',
-      record([{ on: 'schema', schema: 'app', privileges: ['SELECT' as 'USAGE'] }]),
+      record([{ target: 'schema', schema: 'app', privileges: ['SELECT' as 'USAGE'] }]),
       InvalidPrivilegeError,
     ],
     [
       'SQL in a privilege',
-      record([{ on: 'database', privileges: ['CONNECT ON DATABASE x TO PUBLIC; --' as 'CONNECT'] }]),
+      record([{ target: 'database', privileges: ['CONNECT ON DATABASE x TO PUBLIC; --' as 'CONNECT'] }]),
       InvalidPrivilegeError,
     ],
     [
       'an unknown target',
-      record([{ on: 'functions', schema: 'app', privileges: ['EXECUTE'] } as unknown as Grant]),
+      record([{ target: 'functions', schema: 'app', privileges: ['EXECUTE'] } as unknown as Grant]),
       InvalidPrivilegeError,
     ],
-    ['no privileges', record([{ on: 'schema', schema: 'app', privileges: [] }]), InvalidPrivilegeError],
+    [
+      'a grant without target (a spec that said on, which the apiserver prunes)',
+      record([{ schema: 'app', privileges: ['USAGE'] } as unknown as Grant]),
+      /a grant has no target; expected one of database, schema, tables, sequences/,
+    ],
+    ['no privileges', record([{ target: 'schema', schema: 'app', privileges: [] }]), InvalidPrivilegeError],
     [
       'an empty table list',
-      record([{ on: 'tables', schema: 'app', tables: [], privileges: ['SELECT'] }]),
+      record([{ target: 'tables', schema: 'app', tables: [], privileges: ['SELECT'] }]),
       InvalidPrivilegeError,
     ],
     [
       'a NUL in a table',
-      record([{ on: 'tables', schema: 'app', tables: ['a\0b'], privileges: ['SELECT'] }]),
+      record([{ target: 'tables', schema: 'app', tables: ['a\0b'], privileges: ['SELECT'] }]),
       InvalidIdentifierError,
     ],
     ['a long role name', record([], [], { role: 'r'.repeat(64) }), InvalidIdentifierError],
@@ -465,14 +480,14 @@ describe('normaliseRecord', () => {
         record(
           [
             {
-              on: 'tables',
+              target: 'tables',
               schema: 'app',
               tables: ['b', 'a', 'b'],
               privileges: ['INSERT', 'SELECT', 'INSERT'],
             },
             CONNECT,
-            { on: 'database', privileges: ['CONNECT'] },
-            { on: 'schema', schema: 'app', privileges: ['ALL'] },
+            { target: 'database', privileges: ['CONNECT'] },
+            { target: 'schema', schema: 'app', privileges: ['ALL'] },
           ],
           ['z', 'a', 'z'],
         ),
@@ -480,9 +495,9 @@ describe('normaliseRecord', () => {
     ).toEqual(
       record(
         [
-          { on: 'database', privileges: ['CONNECT'] },
-          { on: 'schema', schema: 'app', privileges: ['ALL'] },
-          { on: 'tables', schema: 'app', tables: ['a', 'b'], privileges: ['SELECT', 'INSERT'] },
+          { target: 'database', privileges: ['CONNECT'] },
+          { target: 'schema', schema: 'app', privileges: ['ALL'] },
+          { target: 'tables', schema: 'app', tables: ['a', 'b'], privileges: ['SELECT', 'INSERT'] },
         ],
         ['a', 'z'],
       ),
