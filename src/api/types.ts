@@ -7,7 +7,11 @@ import type { ACCESS_KIND, API_VERSION, ConditionType, SERVER_KIND } from './con
 
 // --- Closed lists ---
 
-export const SSL_MODES = ['verify-full', 'require'] as const;
+/**
+ * TLS modes, as in libpq: verify-full checks the chain and the host name, verify-ca the chain only
+ * (for a host name the certificate does not list), require neither.
+ */
+export const SSL_MODES = ['verify-full', 'verify-ca', 'require'] as const;
 export type SslMode = (typeof SSL_MODES)[number];
 
 export const DELETION_POLICIES = ['Delete', 'Orphan'] as const;

@@ -13,7 +13,7 @@ export interface PoolTarget {
   database: string;
   user: string;
   sslMode: SslMode;
-  /** PEM CA bundle for `verify-full`; absent means the system trust store. */
+  /** PEM CA bundle for `verify-full` and `verify-ca`; absent means the system trust store. */
   caPem?: string | undefined;
 }
 
@@ -45,11 +45,19 @@ export function poolKey(target: Pick<PoolTarget, 'host' | 'port' | 'database' | 
   return `${target.host}:${target.port}:${target.database}:${target.user}`;
 }
 
-/** Node TLS options for an sslMode: `require` encrypts without checking who answers. */
+/**
+ * Node TLS options for an sslMode, as libpq reads it: `verify-full` checks the chain and the host
+ * name (node checks the name by default), `verify-ca` the chain only, `require` nothing (it
+ * encrypts without checking who answers).
+ */
 export function tlsOptions(target: Pick<PoolTarget, 'sslMode' | 'caPem'>): ConnectionOptions {
   if (target.sslMode === 'require') return { rejectUnauthorized: false };
-  // verify-full: chain and host name (node checks the name against the certificate by default).
-  return target.caPem ? { rejectUnauthorized: true, ca: target.caPem } : { rejectUnauthorized: true };
+  const chain: ConnectionOptions = target.caPem
+    ? { rejectUnauthorized: true, ca: target.caPem }
+    : { rejectUnauthorized: true };
+  // The chain is still checked (rejectUnauthorized); only the name check is skipped.
+  if (target.sslMode === 'verify-ca') return { ...chain, checkServerIdentity: () => undefined };
+  return chain;
 }
 
 export function isAuthFailure(error: unknown): boolean {

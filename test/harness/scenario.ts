@@ -16,6 +16,7 @@ import type {
   EntraDatabaseAccessSpec,
   EntraDatabaseServer,
   Grant,
+  SslMode,
   TablePrivilege,
 } from '../../src/api/types.ts';
 import { parseConfig } from '../../src/config.ts';
@@ -90,11 +91,18 @@ export interface ServerOptions {
   namespaces: string[];
   databases: string[];
   memberOf?: string[];
+  /** Default localhost, a name the gateway's certificate lists. */
+  host?: string;
+  /** Default verify-full. */
+  sslMode?: SslMode;
+  /** The CA bundle for the Secret; default the harness CA, which signed the gateway's certificate. */
+  caPem?: string;
 }
 
 /**
  * An EntraDatabaseServer for the harness PostgreSQL (through the Entra gateway, TLS verify-full
- * against the harness CA, stored in a Secret in the operator's namespace).
+ * against the harness CA, stored in a Secret in the operator's namespace), unless `options` say
+ * otherwise.
  */
 export async function createDatabaseServer(
   info: HarnessInfo,
@@ -106,7 +114,10 @@ export async function createDatabaseServer(
   const secretName = `${options.name}-ca`;
   await core.createNamespacedSecret({
     namespace: info.azure.operator.namespace,
-    body: { metadata: { name: secretName }, stringData: { 'ca.crt': readFileSync(info.caFile, 'utf8') } },
+    body: {
+      metadata: { name: secretName },
+      stringData: { 'ca.crt': options.caPem ?? readFileSync(info.caFile, 'utf8') },
+    },
   });
   await custom.createClusterCustomObject({
     ...API,
@@ -116,9 +127,9 @@ export async function createDatabaseServer(
       kind: 'EntraDatabaseServer',
       metadata: { name: options.name },
       spec: {
-        host: 'localhost',
+        host: options.host ?? 'localhost',
         port: info.postgres.port,
-        sslMode: 'verify-full',
+        sslMode: options.sslMode ?? 'verify-full',
         sslRootCertSecretRef: { name: secretName, namespace: info.azure.operator.namespace },
         adminRole: info.azure.operator.postgresAdminRole,
         allowedNamespaces: { names: options.namespaces },

@@ -8,7 +8,12 @@ import { request } from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_PLURAL, GROUP, SERVER_PLURAL, VERSION } from '../../src/api/constants.ts';
-import type { Condition, EntraDatabaseAccess, EntraDatabaseServer } from '../../src/api/types.ts';
+import {
+  type Condition,
+  type EntraDatabaseAccess,
+  type EntraDatabaseServer,
+  SSL_MODES,
+} from '../../src/api/types.ts';
 import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
 import { API, mergePatch } from '../harness/kube.ts';
 
@@ -315,7 +320,7 @@ const invalid: InvalidCase[] = [
     edit: (o) => {
       o.spec.sslMode = 'disable';
     },
-    says: ['spec.sslMode: Unsupported value: "disable"', '"verify-full", "require"'],
+    says: ['spec.sslMode: Unsupported value: "disable"', '"verify-full", "verify-ca", "require"'],
   },
   {
     what: 'an sslRootCertSecretRef without a namespace',
@@ -518,6 +523,14 @@ describe.skipIf(!harness)('CRDs in the real kube-apiserver', () => {
       { target: 'sequences', schema: 'public', privileges: ['ALL'] },
     ];
     await createAccess(access);
+  });
+
+  it('accepts every sslMode of types.ts', async () => {
+    for (const sslMode of SSL_MODES) {
+      const server = exampleOf('server');
+      server.spec.sslMode = sslMode;
+      expect(((await createServer(server)) as EntraDatabaseServer).spec.sslMode).toBe(sslMode);
+    }
   });
 
   describe('grants written in YAML, as kubectl and Helm send them', () => {

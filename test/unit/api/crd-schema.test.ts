@@ -227,6 +227,8 @@ describe('EntraDatabaseServer schema', () => {
     expect(at(serverCrd, 'spec.port')).toMatchObject({ default: DEFAULT_PORT, minimum: 1, maximum: 65535 });
     expect(at(serverCrd, 'spec.sslMode').enum).toEqual([...SSL_MODES]);
     expect(at(serverCrd, 'spec.sslMode').default).toBe(DEFAULT_SSL_MODE);
+    // kubectl explain says what each mode checks.
+    for (const mode of SSL_MODES) expect(at(serverCrd, 'spec.sslMode').description).toContain(mode);
     expect(at(serverCrd, 'spec.sslRootCertSecretRef.key').default).toBe(DEFAULT_SSL_ROOT_CERT_KEY);
     expect(at(serverCrd, 'spec.sslRootCertSecretRef').required).toEqual(['name', 'namespace']);
   });

@@ -1,4 +1,6 @@
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SSL_MODES } from '../../../src/api/types.ts';
 import {
   isAuthFailure,
   PoolRegistry,
@@ -28,9 +30,36 @@ describe('pool settings', () => {
       { rejectUnauthorized: true, ca: 'PEM' },
     ],
     ['verify-full with the system store', { sslMode: 'verify-full' }, { rejectUnauthorized: true }],
+    [
+      'verify-ca with a CA',
+      { sslMode: 'verify-ca', caPem: 'PEM' },
+      { rejectUnauthorized: true, ca: 'PEM', checkServerIdentity: expect.any(Function) },
+    ],
+    [
+      'verify-ca with the system store',
+      { sslMode: 'verify-ca' },
+      { rejectUnauthorized: true, checkServerIdentity: expect.any(Function) },
+    ],
     ['require (TLS, no verification)', { sslMode: 'require', caPem: 'PEM' }, { rejectUnauthorized: false }],
   ])('TLS for %s', (_, settings, expected) => {
     expect(tlsOptions(settings)).toEqual(expected);
+  });
+
+  it('checks the chain in every mode but require, and the host name in verify-full only', () => {
+    // A certificate for the server's public name, reached through another name (a private
+    // endpoint's IP address): node's own check, which verify-full keeps, refuses it.
+    const cert = {
+      subject: { CN: 'orders.postgres.database.azure.com' },
+      subjectaltname: 'DNS:orders.postgres.database.azure.com',
+    } as PeerCertificate;
+    expect(checkServerIdentity('10.1.2.3', cert)?.message).toMatch(/does not match certificate's altnames/);
+    for (const sslMode of SSL_MODES) {
+      const options = tlsOptions({ sslMode, caPem: 'PEM' });
+      expect(options.rejectUnauthorized, sslMode).toBe(sslMode !== 'require');
+      const nameChecked = options.rejectUnauthorized === true && options.checkServerIdentity === undefined;
+      expect(nameChecked, sslMode).toBe(sslMode === 'verify-full');
+    }
+    expect(tlsOptions({ sslMode: 'verify-ca' }).checkServerIdentity?.('10.1.2.3', cert)).toBeUndefined();
   });
 
   it('recognises a refused login by its SQLSTATE', () => {
