@@ -7,6 +7,7 @@ import { currentPrivileges, type Queryable } from './catalog.ts';
 import { type AccessRecord, catalogQueries, type PlannedStatement, planGrants } from './grant-plan.ts';
 import { assertManageableRole, quoteIdentifier } from './identifiers.ts';
 import { absentSnapshot, type PrivilegeSnapshot } from './privilege-set.ts';
+import { type ReassignResult, reassignOwned } from './reassign-owned.ts';
 
 export { currentPrivileges, type Queryable } from './catalog.ts';
 
@@ -302,10 +303,15 @@ export interface DropRoleInput {
   role: string;
   /** What this resource applied: revoked before the drop (the role cannot be dropped while it has privileges). */
   applied?: AccessRecord | undefined;
+  /**
+   * spec.ownedObjects Reassign: what the role owns goes to this role (reassign-owned.ts) and the
+   * role is dropped. Undefined (Keep): a role that owns objects is kept without login.
+   */
+  reassignTo?: string | undefined;
 }
 
 export type DropRoleResult =
-  | { dropped: true; existed: boolean; revoked: number }
+  | { dropped: true; existed: boolean; revoked: number; reassigned?: ReassignResult }
   | { dropped: false; reason: 'RoleOwnsObjects'; objects: OwnedObject[]; revoked: number }
   | { dropped: false; reason: 'RoleHasDependencies'; detail: string; revoked: number };
 
@@ -313,6 +319,7 @@ export type DropRoleResult =
  * Revokes what was applied, then drops the role if it owns nothing in any database (pg_shdepend is
  * cluster-wide). A role that owns objects, or that something else still depends on, is kept with
  * its login revoked: dropping it would need its objects dropped or reassigned, and that is data.
+ * With `reassignTo`, its objects are reassigned first (never dropped), then the role is dropped.
  */
 export async function dropRole(poolFor: PoolFor, input: DropRoleInput): Promise<DropRoleResult> {
   assertManageableRole(input.role);
@@ -327,17 +334,28 @@ export async function dropRole(poolFor: PoolFor, input: DropRoleInput): Promise<
   if (!role.rowCount) return { dropped: true, existed: false, revoked: 0 };
 
   const revoked = input.applied ? await revokeApplied(poolFor, input.applied) : 0;
-  const objects = await ownedObjects(poolFor, input.role, input.applied?.database);
+  const objects =
+    input.reassignTo === undefined ? await ownedObjects(poolFor, input.role, input.applied?.database) : [];
   const keepWithoutLogin = async (): Promise<void> => {
     if (role.rows[0]!.rolcanlogin) await admin.query(`ALTER ROLE ${quoteIdentifier(input.role)} NOLOGIN`);
   };
-  if (objects.length > 0) {
+  let reassigned: ReassignResult | undefined;
+  if (input.reassignTo !== undefined) {
+    // No new session while its objects change hands; reassignOwned ends the open ones.
+    await keepWithoutLogin();
+    reassigned = await reassignOwned(poolFor, {
+      role: input.role,
+      to: input.reassignTo,
+      adminDatabase: ADMIN_DATABASE,
+      lock: GRANT_LOCK,
+    });
+  } else if (objects.length > 0) {
     await keepWithoutLogin();
     return { dropped: false, reason: 'RoleOwnsObjects', objects, revoked };
   }
   try {
     await admin.query(`DROP ROLE ${quoteIdentifier(input.role)}`);
-    return { dropped: true, existed: true, revoked };
+    return { dropped: true, existed: true, revoked, ...(reassigned ? { reassigned } : {}) };
   } catch (error) {
     // 2BP01: privileges someone else granted, or an object created since the check.
     if (sqlState(error) !== '2BP01') throw error;
