@@ -114,6 +114,7 @@ export const Reason = {
   IdentityNotFound: 'IdentityNotFound',
   FederatedCredentialLimitReached: 'FederatedCredentialLimitReached',
   FederatedCredentialRejected: 'FederatedCredentialRejected',
+  FederatedCredentialsUnsupported: 'FederatedCredentialsUnsupported',
   AzureRequestFailed: 'AzureRequestFailed',
   // Kubernetes
   ServiceAccountClientIdConflict: 'ServiceAccountClientIdConflict',

@@ -50,6 +50,25 @@ export class FederatedCredentialRejected extends Error {
   }
 }
 
+/**
+ * The identity's region does not support FICs: Azure answers every FIC operation there 405 ("The
+ * request format was unexpected: Support for federated identity credentials not enabled.").
+ */
+export class FederatedCredentialsUnsupported extends Error {
+  override name = 'FederatedCredentialsUnsupported';
+  readonly reason = Reason.FederatedCredentialsUnsupported;
+  readonly resourceId: string;
+
+  constructor(resourceId: string, azureMessage: string) {
+    super(
+      `the region of managed identity ${resourceId} does not support federated identity credentials ` +
+        `(Azure answered 405: ${azureMessage}): use a user-assigned identity created in a region that ` +
+        'supports them (the identity may live in another region than the cluster)',
+    );
+    this.resourceId = resourceId;
+  }
+}
+
 /** The operator's identity may not do this (401/403): a role assignment is missing. */
 export class AzureAccessDenied extends Error {
   override name = 'AzureAccessDenied';
@@ -122,6 +141,8 @@ export type ArmFailureKind =
   | 'rejected'
   /** 401/403. */
   | 'denied'
+  /** 405: the identity's region does not support FICs. */
+  | 'unsupported'
   /** Anything else: not ours to interpret. */
   | 'other';
 
@@ -194,6 +215,7 @@ export function classifyArmError(error: unknown, now: number): ArmFailure {
   if (statusCode === 409) return failure('conflict');
   if (statusCode === 429) return failure('throttled');
   if (statusCode === 401 || statusCode === 403) return failure('denied');
+  if (statusCode === 405) return failure('unsupported');
   if (statusCode === 408 || (statusCode >= 500 && statusCode !== 501 && statusCode !== 505)) {
     return failure('transient');
   }

@@ -17,6 +17,7 @@ import {
   AzureRetryableError,
   FederatedCredentialLimit,
   FederatedCredentialRejected,
+  FederatedCredentialsUnsupported,
 } from '../../azure/arm-errors.ts';
 import { ficName, ficSubject } from '../../azure/fic-name.ts';
 import { identityIdKey, sameIdentityId } from '../../azure/identity-id.ts';
@@ -103,6 +104,18 @@ export function federatedCredentialStep<
           audience: TOKEN_AUDIENCE,
         });
       } catch (error) {
+        if (error instanceof FederatedCredentialsUnsupported) {
+          // Not a transient failure: the identity will not gain FICs where it is. The resource
+          // comes back at the next resync (or when its spec names another identity).
+          return {
+            ok: false,
+            reason: Reason.FederatedCredentialsUnsupported,
+            message:
+              `the region of identity ${resourceId} does not support federated identity credentials ` +
+              '(Azure answered 405): use a user-assigned identity created in a supported region (it may ' +
+              'be in another region than the cluster) and set spec.identity.resourceId to it',
+          };
+        }
         if (error instanceof FederatedCredentialLimit || error instanceof FederatedCredentialRejected) {
           const limit = error instanceof FederatedCredentialLimit;
           return {

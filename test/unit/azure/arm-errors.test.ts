@@ -52,6 +52,14 @@ describe('classifyArmError', () => {
     [restError(403, 'AuthorizationFailed', 'no'), 'denied'],
     [
       restError(
+        405,
+        'MethodNotAllowed',
+        'The request format was unexpected: Support for federated identity credentials not enabled.',
+      ),
+      'unsupported',
+    ],
+    [
+      restError(
         400,
         'BadRequest',
         'The managed identity already has the maximum of 20 federated identity credentials. Delete one before adding another.',
