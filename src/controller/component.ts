@@ -22,14 +22,27 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { PostgresDatabase } from './database.ts';
 import { claimOf, DatabaseRoleIndex, type RoleClaim } from './database-role-index.ts';
-import { needsReconcile, relationsChanged } from './event-filters.ts';
+import { needsReconcile, relationsChanged, waitsForFicRoom } from './event-filters.ts';
 import { FederatedCredentialSweeper } from './federated-credential-sweeper.ts';
 import { namespaceView } from './guards/binding-rules.ts';
 import { databaseAccessKind } from './kinds/database-access.ts';
 import { LeaderElector } from './leader-election.ts';
 import { createObjectReconciler } from './reconcile/object-reconciler.ts';
 import { createServerReconciler } from './server-reconciler.ts';
-import { WorkQueue } from './workqueue.ts';
+import { type BackoffOptions, WorkQueue } from './workqueue.ts';
+
+/**
+ * Retry backoff of a failed reconcile of an access resource: 1 s, doubling, at most 5 minutes.
+ * controller-runtime's 5 ms start suits a controller that only talks to its apiserver; a reconcile
+ * here reads ARM, where Azure allows one LIST of an identity per 4 s and one GET per 2 s: ten
+ * retries within the first 5 s (5 ms, 10 ms, … 2.6 s) could only wait for their paced reads or earn
+ * 429s, and failures that go away (a status write that lost a race, a database connection being
+ * re-established, a FIC not yet propagated) need about a second, not milliseconds. A failure that
+ * asks for a wait (Azure's Retry-After) still sets its own floor. The cap is 5 minutes rather than
+ * 1,000 s: a resource broken for long is looked at again well before its resync, and each look
+ * costs at most one paced LIST of its identity.
+ */
+export const ACCESS_RETRY_BACKOFF: Required<BackoffOptions> = { baseDelayMs: 1_000, maxDelayMs: 300_000 };
 
 export interface ControllerComponent {
   /** ARM requests made so far (reads, writes, throttled, conflicts). */
@@ -115,6 +128,7 @@ export function createControllerComponent(
   const accessQueue = new WorkQueue({
     name: 'entradatabaseaccess',
     concurrency: config.controller.maxConcurrentReconciles,
+    backoff: ACCESS_RETRY_BACKOFF,
     metrics: controllerMetrics,
     logger,
     process: createObjectReconciler(
@@ -149,6 +163,20 @@ export function createControllerComponent(
     metrics: controllerMetrics,
   });
   azure.onFederatedCredentialsListed = (identity, fics) => sweeper.observe(identity, fics);
+  // A FIC the operator deleted (a resource gone, a ServiceAccount or identity changed, an orphan
+  // swept) frees a slot on its identity: the resources refused at the 20-FIC limit there try again
+  // now instead of at their next resync.
+  azure.onFederatedCredentialDeleted = (identity) => {
+    for (const binding of bindings.onIdentity(identity)) {
+      if (binding.kind !== ACCESS_KIND) continue;
+      accesses.get(binding.name, binding.namespace).then(
+        (access) => {
+          if (waitsForFicRoom(access, identity)) accessQueue.add(keyOf(binding));
+        },
+        () => {},
+      );
+    }
+  };
 
   const keyOf = (a: { namespace: string; name: string }) => `${a.namespace}/${a.name}`;
   /**

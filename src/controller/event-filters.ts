@@ -6,6 +6,8 @@
 // - other resources are re-queued only when something their admission verdict or shared state
 //   depends on changed: the ServiceAccount, the identity, deletion, or the role names.
 import type { Binding } from '../api/binding-index.ts';
+import { ConditionType, Reason } from '../api/constants.ts';
+import { sameIdentityId } from '../azure/identity-id.ts';
 import type { RoleClaim } from './database-role-index.ts';
 
 /**
@@ -38,5 +40,30 @@ export function relationsChanged(
     a.identityResourceId.toLowerCase() !== b.identityResourceId.toLowerCase() ||
     a.deleting !== b.deleting ||
     JSON.stringify(before.claim) !== JSON.stringify(after.claim)
+  );
+}
+
+/**
+ * Whether a FIC deleted from `identityResourceId` by the operator may let this resource proceed:
+ * it names that identity and was refused at Azure's 20-FIC limit there. Such a resource waits for
+ * its resync otherwise (10 minutes by default) while the identity has room again.
+ */
+export function waitsForFicRoom(
+  resource:
+    | {
+        spec?: { identity?: { resourceId?: string } };
+        status?: { conditions?: ReadonlyArray<{ type: string; reason?: string }> };
+      }
+    | undefined,
+  identityResourceId: string,
+): boolean {
+  const named = resource?.spec?.identity?.resourceId;
+  if (!named || !sameIdentityId(named, identityResourceId)) return false;
+  return (
+    resource?.status?.conditions?.some(
+      (c) =>
+        c.type === ConditionType.FederatedCredentialReady &&
+        c.reason === Reason.FederatedCredentialLimitReached,
+    ) ?? false
   );
 }

@@ -6,7 +6,7 @@ import { type Binding, bindingOf } from '../../../src/api/binding-index.ts';
 import { ACCESS_KIND } from '../../../src/api/constants.ts';
 import type { EntraDatabaseAccess } from '../../../src/api/types.ts';
 import { claimOf, type RoleClaim } from '../../../src/controller/database-role-index.ts';
-import { needsReconcile, relationsChanged } from '../../../src/controller/event-filters.ts';
+import { needsReconcile, relationsChanged, waitsForFicRoom } from '../../../src/controller/event-filters.ts';
 import { type AccessBody, accessBody, IDENTITY } from '../../support/controller-fakes.ts';
 
 const Y =
@@ -161,5 +161,28 @@ describe('relationsChanged', () => {
     expect(relationsChanged({ binding, claim: undefined }, { binding, claim: claimFor(before) })).toBe(true);
     expect(relationsChanged({ binding, claim: claimFor(before) }, { binding })).toBe(true);
     expect(relationsChanged({ binding }, { binding })).toBe(false);
+  });
+});
+
+describe('waitsForFicRoom', () => {
+  const identity =
+    '/subscriptions/00000000-0000-0000-0000-0000000000a1/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id0';
+  const refused = (reason: string, resourceId = identity) => ({
+    spec: { identity: { resourceId } },
+    status: { conditions: [{ type: 'FederatedCredentialReady', reason }] },
+  });
+
+  it('is true for a resource on that identity refused at the 20-FIC limit, in any casing of its ID', () => {
+    expect(waitsForFicRoom(refused('FederatedCredentialLimitReached'), identity.toLowerCase())).toBe(true);
+  });
+
+  it.each([
+    ['refused for another reason', refused('FederatedCredentialRejected'), identity],
+    ['Ready', refused('UpToDate'), identity],
+    ['on another identity', refused('FederatedCredentialLimitReached'), `${identity}-other`],
+    ['without a status', { spec: { identity: { resourceId: identity } } }, identity],
+    ['gone', undefined, identity],
+  ])('is false for a resource %s', (_why, resource, deletedFrom) => {
+    expect(waitsForFicRoom(resource, deletedFrom)).toBe(false);
   });
 });
