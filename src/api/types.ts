@@ -17,6 +17,13 @@ export type SslMode = (typeof SSL_MODES)[number];
 export const DELETION_POLICIES = ['Delete', 'Orphan'] as const;
 export type DeletionPolicy = (typeof DELETION_POLICIES)[number];
 
+/**
+ * What a deletion with `Delete` does with the objects the role owns (spec.ownedObjects.policy):
+ * Keep the role without login, or Reassign them to `reassignTo` and drop the role.
+ */
+export const OWNED_OBJECTS_POLICIES = ['Keep', 'Reassign'] as const;
+export type OwnedObjectsPolicy = (typeof OWNED_OBJECTS_POLICIES)[number];
+
 /** What a grant applies to: `spec.database` itself, or a schema, or its tables or sequences. */
 export const GRANT_TARGETS = ['database', 'schema', 'tables', 'sequences'] as const;
 export type GrantTarget = (typeof GRANT_TARGETS)[number];
@@ -78,6 +85,7 @@ export const DEFAULT_PORT = 5432;
 export const DEFAULT_SSL_MODE: SslMode = 'verify-full';
 export const DEFAULT_SSL_ROOT_CERT_KEY = 'ca.crt';
 export const DEFAULT_DELETION_POLICY: DeletionPolicy = 'Delete';
+export const DEFAULT_OWNED_OBJECTS_POLICY: OwnedObjectsPolicy = 'Keep';
 
 // --- Name rules the schema enforces (the CRD's CEL rules use the same expressions) ---
 
@@ -241,6 +249,27 @@ export interface SequencesGrant {
  */
 export type Grant = DatabaseGrant | SchemaGrant | TablesGrant | SequencesGrant;
 
+/**
+ * spec.ownedObjects: what deleting the resource (deletionPolicy Delete) does when its role owns
+ * objects, e.g. the tables of an app that runs its own migrations. Data is never dropped.
+ */
+export interface OwnedObjects {
+  /** Defaults to DEFAULT_OWNED_OBJECTS_POLICY (Keep: the role is kept without login). */
+  policy?: OwnedObjectsPolicy;
+  /**
+   * With Reassign (and only then): the existing role that becomes the owner of everything the
+   * role owns, in every database; the server's allowedMemberOf must list it.
+   */
+  reassignTo?: string;
+}
+
+/** The role that receives the objects on deletion, or undefined when they are kept (Keep). */
+export function reassignTargetOf(spec: Pick<EntraDatabaseAccessSpec, 'ownedObjects'>): string | undefined {
+  const owned = spec.ownedObjects;
+  if ((owned?.policy ?? DEFAULT_OWNED_OBJECTS_POLICY) !== 'Reassign') return undefined;
+  return owned?.reassignTo || undefined;
+}
+
 export interface IdentityReference {
   /** /subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name> */
   resourceId: string;
@@ -258,6 +287,8 @@ export interface EntraDatabaseAccessSpec extends BindingSpec {
   grants?: Grant[];
   /** Defaults to DEFAULT_DELETION_POLICY. */
   deletionPolicy?: DeletionPolicy;
+  /** Omitted: Keep. */
+  ownedObjects?: OwnedObjects;
 }
 
 export interface IdentityStatus {

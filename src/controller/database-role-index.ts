@@ -1,9 +1,10 @@
 // EntraDatabaseAccess resources indexed by the PostgreSQL role names they involve: the role each
-// asks for on its server, the roles each logs in as, and the group roles each joins. The admission
+// asks for on its server, the roles each logs in as, and the group roles each joins or would give
+// its objects to on deletion (spec.ownedObjects.reassignTo). The admission
 // rules ask "is this role name taken on this server" and "is this group another identity's login
 // role" of it, and a change to one resource re-queues only the resources whose verdict it can
 // change, instead of a scan of every resource per reconcile (O(n²) at start-up). Pure.
-import type { EntraDatabaseAccess } from '../api/types.ts';
+import { type EntraDatabaseAccess, reassignTargetOf } from '../api/types.ts';
 import { identityIdKey } from '../azure/identity-id.ts';
 import { createdAt } from '../kube/objects.ts';
 import { MultiMap } from '../util/multimap.ts';
@@ -25,7 +26,7 @@ export interface RoleClaim {
   requested: string;
   /** Lower-cased: the role it asks for and the ones it was given (status.applied, connection). */
   loginRoles: string[];
-  /** Lower-cased spec.memberOf. */
+  /** Lower-cased spec.memberOf, and spec.ownedObjects.reassignTo with policy Reassign: held to the same rules. */
   memberOf: string[];
 }
 
@@ -44,7 +45,13 @@ export function claimOf(access: EntraDatabaseAccess): RoleClaim | undefined {
     server: access.spec.serverRef,
     requested,
     loginRoles: [...new Set(login)],
-    memberOf: [...new Set((access.spec.memberOf ?? []).map((group) => group.toLowerCase()))],
+    memberOf: [
+      ...new Set(
+        [...(access.spec.memberOf ?? []), reassignTargetOf(access.spec) ?? '']
+          .filter(Boolean)
+          .map((group) => group.toLowerCase()),
+      ),
+    ],
   };
 }
 
@@ -111,7 +118,8 @@ export class DatabaseRoleIndex {
   /**
    * Resources of another identity whose admission verdict a change to `claim` can change: those
    * asking for the same role name on its server (RoleNameInUse), and those joining one of its
-   * login roles (MemberOfNotAllowed: another identity's login role). Resources of the same
+   * login roles or giving their objects to one (MemberOfNotAllowed, ReassignTargetNotAllowed:
+   * another identity's login role). Resources of the same
    * identity share the role and are never refused for it.
    */
   contenders(claim: RoleClaim): RoleClaim[] {

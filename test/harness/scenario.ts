@@ -16,6 +16,7 @@ import type {
   EntraDatabaseAccessSpec,
   EntraDatabaseServer,
   Grant,
+  OwnedObjects,
   SslMode,
   TablePrivilege,
 } from '../../src/api/types.ts';
@@ -150,6 +151,7 @@ export interface AccessOptions {
   /** Default: CONNECT on the database; `null`: no spec.grants at all. */
   grants?: Grant[] | null;
   deletionPolicy?: 'Delete' | 'Orphan';
+  ownedObjects?: OwnedObjects;
 }
 
 /** CONNECT on the database, USAGE on schema public and SELECT on `tables` in it: an app that reads them. */

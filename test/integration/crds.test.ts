@@ -279,6 +279,68 @@ const invalid: InvalidCase[] = [
     },
     says: ['spec.deletionPolicy: Unsupported value: "Retain"', '"Delete", "Orphan"'],
   },
+  // --- EntraDatabaseAccess: ownedObjects ---
+  {
+    what: 'an ownedObjects policy outside the enum (Drop: data is never dropped)',
+    kind: 'access',
+    edit: (o) => {
+      o.spec.ownedObjects = { policy: 'Drop' };
+    },
+    says: ['spec.ownedObjects.policy: Unsupported value: "Drop"', '"Keep", "Reassign"'],
+  },
+  {
+    what: 'policy Reassign without reassignTo',
+    kind: 'access',
+    edit: (o) => {
+      o.spec.ownedObjects = { policy: 'Reassign' };
+    },
+    says: ['spec.ownedObjects.reassignTo: Required value', 'reassignTo is required when policy is Reassign'],
+  },
+  ...[{ policy: 'Keep', reassignTo: 'orders_owner' }, { reassignTo: 'orders_owner' }].map(
+    (ownedObjects): InvalidCase => ({
+      what: `reassignTo with ${ownedObjects.policy ? 'policy Keep' : 'no policy (Keep)'}`,
+      kind: 'access',
+      edit: (o) => {
+        o.spec.ownedObjects = ownedObjects;
+      },
+      says: ['spec.ownedObjects.reassignTo: Forbidden', 'reassignTo is only used with policy Reassign'],
+    }),
+  ),
+  {
+    what: 'a reassignTo role with a quote',
+    kind: 'access',
+    edit: (o) => {
+      o.spec.ownedObjects = { policy: 'Reassign', reassignTo: 'owner"; DROP ROLE x; --' };
+    },
+    says: ['spec.ownedObjects.reassignTo', 'reassignTo must be a PostgreSQL identifier'],
+  },
+  ...['azure_pg_admin', 'Postgres', 'pg_read_all_data', 'azuresu'].map(
+    (role): InvalidCase => ({
+      what: `a reserved reassignTo role (${role})`,
+      kind: 'access',
+      edit: (o) => {
+        o.spec.ownedObjects = { policy: 'Reassign', reassignTo: role };
+      },
+      says: ['spec.ownedObjects.reassignTo', `reassignTo "${role}" is reserved by PostgreSQL or Azure`],
+    }),
+  ),
+  {
+    what: "reassignTo naming the resource's own role (spec.roleName, in another case)",
+    kind: 'access',
+    edit: (o) => {
+      o.spec.ownedObjects = { policy: 'Reassign', reassignTo: 'Orders-API' };
+    },
+    says: ['spec.ownedObjects.reassignTo', "names the resource's own role"],
+  },
+  {
+    what: "reassignTo naming the resource's own role (metadata.name standing in)",
+    kind: 'access',
+    edit: (o) => {
+      delete o.spec.roleName;
+      o.spec.ownedObjects = { policy: 'Reassign', reassignTo: o.metadata.name };
+    },
+    says: ['spec.ownedObjects.reassignTo', "names the resource's own role"],
+  },
   // --- EntraDatabaseServer ---
   ...(['host', 'adminRole'] as const).map(
     (field): InvalidCase => ({
@@ -525,6 +587,20 @@ describe.skipIf(!harness)('CRDs in the real kube-apiserver', () => {
     await createAccess(access);
   });
 
+  it('accepts ownedObjects Reassign with a role, and defaults an empty ownedObjects to Keep', async () => {
+    const reassign = exampleOf('access');
+    reassign.spec.ownedObjects = { policy: 'Reassign', reassignTo: 'orders_owner' };
+    expect(((await createAccess(reassign)) as EntraDatabaseAccess).spec.ownedObjects).toEqual({
+      policy: 'Reassign',
+      reassignTo: 'orders_owner',
+    });
+    const empty = exampleOf('access');
+    empty.spec.ownedObjects = {};
+    expect(((await createAccess(empty)) as EntraDatabaseAccess).spec.ownedObjects).toEqual({
+      policy: 'Keep',
+    });
+  });
+
   it('accepts every sslMode of types.ts', async () => {
     for (const sslMode of SSL_MODES) {
       const server = exampleOf('server');
@@ -642,6 +718,7 @@ describe.skipIf(!harness)('CRDs in the real kube-apiserver', () => {
     })) as EntraDatabaseAccess;
     expect(access.spec.deletionPolicy).toBe('Delete');
     expect(access.spec.roleName).toBeUndefined(); // the controller uses metadata.name
+    expect(access.spec.ownedObjects).toBeUndefined(); // Keep, applied by the controller
   });
 
   it.each(invalid)('refuses $what ($kind), saying what is wrong', async ({ kind, edit, says }) => {

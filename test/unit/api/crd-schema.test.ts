@@ -17,6 +17,7 @@ import {
 import {
   ADMIN_ROLE_PATTERN,
   DEFAULT_DELETION_POLICY,
+  DEFAULT_OWNED_OBJECTS_POLICY,
   DEFAULT_PORT,
   DEFAULT_SSL_MODE,
   DEFAULT_SSL_ROOT_CERT_KEY,
@@ -27,6 +28,7 @@ import {
   isPostgresIdentifier,
   isPrivilegeFor,
   isReservedRoleName,
+  OWNED_OBJECTS_POLICIES,
   POSTGRES_IDENTIFIER_PATTERN,
   PRIVILEGES,
   PRIVILEGES_BY_TARGET,
@@ -308,19 +310,29 @@ describe('EntraDatabaseAccess schema', () => {
     expect(at(accessCrd, 'status.connection.sslMode').enum).toEqual([...SSL_MODES]);
   });
 
+  it('defaults ownedObjects.policy to the value in types.ts, and reassignTo to nothing', () => {
+    expect(at(accessCrd, 'spec.ownedObjects.policy').enum).toEqual([...OWNED_OBJECTS_POLICIES]);
+    expect(at(accessCrd, 'spec.ownedObjects.policy').default).toBe(DEFAULT_OWNED_OBJECTS_POLICY);
+    expect(at(accessCrd, 'spec.ownedObjects').default).toBeUndefined();
+    expect(at(accessCrd, 'spec.ownedObjects.reassignTo').default).toBeUndefined();
+  });
+
   it.each([
     'spec.database',
     'spec.roleName',
     'spec.memberOf[]',
     'spec.grants[].schema',
     'spec.grants[].tables[]',
+    'spec.ownedObjects.reassignTo',
   ])('checks %s with the PostgreSQL identifier pattern of types.ts', (path) => {
     expect(rules(at(accessCrd, path))[0]?.rule).toBe(`self.matches('${POSTGRES_IDENTIFIER_PATTERN}')`);
   });
 
-  it('refuses the reserved role names of types.ts, for roleName and for metadata.name standing in', () => {
+  it('refuses the reserved role names of types.ts, for roleName, ownedObjects.reassignTo and metadata.name standing in', () => {
     const [, reserved] = rules(at(accessCrd, 'spec.roleName'));
     expect(reserved?.rule).toContain(`self.lowerAscii() in ${ceLiteral(RESERVED_ROLE_NAMES)}`);
+    const [, reassignReserved] = rules(at(accessCrd, 'spec.ownedObjects.reassignTo'));
+    expect(reassignReserved?.rule).toBe(reserved?.rule);
     const [, rootReserved] = rules(rootSchema(accessCrd));
     expect(rootReserved?.rule).toContain(`self.metadata.name in ${ceLiteral(RESERVED_ROLE_NAMES)}`);
     for (const prefix of RESERVED_ROLE_PREFIXES) {

@@ -1,6 +1,6 @@
 // The PostgreSQL role-name index of EntraDatabaseAccess resources (src/controller/database-role-index.ts):
-// which role each asks for, which it logs in as, which groups it joins, and which resources a change
-// to one can affect. Pure: claims read from object bodies.
+// which role each asks for, which it logs in as, which groups it joins (or would give its objects
+// to), and which resources a change to one can affect. Pure: claims read from object bodies.
 import { describe, expect, it } from 'vitest';
 import type { EntraDatabaseAccess } from '../../../src/api/types.ts';
 import {
@@ -109,6 +109,20 @@ describe('claimOf', () => {
       ...(status ? { status } : {}),
     });
     expect(claimOf(a)?.loginRoles).toEqual(login);
+  });
+
+  it('counts ownedObjects.reassignTo as a group it joins, with policy Reassign only', () => {
+    const reassign = access({ memberOf: ['readers'] });
+    reassign.spec.ownedObjects = { policy: 'Reassign', reassignTo: 'Shop_Owner' };
+    expect(claimOf(reassign)?.memberOf).toEqual(['readers', 'shop_owner']);
+    const keep = access({ memberOf: ['readers'] });
+    keep.spec.ownedObjects = { policy: 'Keep', reassignTo: 'shop_owner' };
+    expect(claimOf(keep)?.memberOf).toEqual(['readers']);
+    // So a resource of another identity that starts logging in as it re-queues this one.
+    const index = new DatabaseRoleIndex();
+    index.set(reassign);
+    const owner = access({ name: 'owner', roleName: 'shop_owner', identity: Y });
+    expect(keys(index.contenders(claimOf(owner) as RoleClaim))).toEqual(['apps/a']);
   });
 
   it('has no memberOf for an access without spec.memberOf', () => {

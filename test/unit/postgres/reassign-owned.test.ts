@@ -101,15 +101,12 @@ describe('planReassignOwned', () => {
     expect(step?.dropOwned).toBe('DROP OWNED BY "we""ird; DROP TABLE x; --"');
   });
 
-  it.each([
-    ['postgres'],
-    ['azure_pg_admin'],
-    ['azuresu'],
-    ['pg_read_all_data'],
-    ['PUBLIC'],
-  ])('never plans a reassignment to the reserved role %s', (to) => {
-    expect(() => plan([owns('db')], 'app', to)).toThrow(ReservedRoleError);
-  });
+  it.each([['postgres'], ['azure_pg_admin'], ['azuresu'], ['pg_read_all_data'], ['PUBLIC']])(
+    'never plans a reassignment to the reserved role %s',
+    (to) => {
+      expect(() => plan([owns('db')], 'app', to)).toThrow(ReservedRoleError);
+    },
+  );
 
   it('never plans for a reserved source role', () => {
     expect(() => plan([owns('db')], 'azure_superuser', 'app_owner')).toThrow(ReservedRoleError);
