@@ -11,6 +11,12 @@
 // SET), DROP OWNED those of the old role, and each new owner needs CREATE on the schema of what it
 // receives. The admin holds ADMIN OPTION on a role it created, so where it lacks a membership it
 // grants one to itself for the length of the transaction and takes it back before COMMIT.
+// Azure and the harness: on Azure, azure_pg_admin's members may manage roles and objects of any
+// non-restricted role, so the admin may already have the app role's privileges; the receiving role,
+// made by the admin (CREATE ROLE), is lent as anywhere. The harness's stand-ins
+// (test/harness/pgaadauth-standins.sql) give the admin ADMIN OPTION, without INHERIT or SET, on the
+// principals it creates, so both memberships are lent there. Ending the role's sessions needs its
+// privileges too; where that is refused (42501) the check before DROP OWNED still guards the data.
 import type pg from 'pg';
 import { assertManageableRole, quoteIdentifier } from './identifiers.ts';
 
