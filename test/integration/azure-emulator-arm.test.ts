@@ -11,7 +11,12 @@ import { ClientAssertionCredential, type TokenCredential, WorkloadIdentityCreden
 import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { IdentityView } from '../harness/azure-emulator/client.ts';
+import {
+  AZURE_RATE_LIMITS,
+  FIC_UNSUPPORTED_LOCATIONS,
+  type IdentityView,
+  type RuntimeSettings,
+} from '../harness/azure-emulator/client.ts';
 import { type FakeOidcIssuer, startFakeOidcIssuer } from '../harness/azure-emulator/fake-oidc-issuer.ts';
 import { type AzureEmulator, startAzureEmulator } from '../harness/azure-emulator/launch.ts';
 import { trustingPipelineOptions } from '../harness/azure-emulator/trusting-http-client.ts';
@@ -39,6 +44,8 @@ let arm: ManagedServiceIdentityClient;
 let agent: Agent;
 let trust: ReturnType<typeof trustingPipelineOptions>;
 let names = 0;
+/** The emulator's settings as it started, before any test changed them. */
+let startSettings: RuntimeSettings;
 
 /** Unique per test, so tests never share identities or FICs. */
 function uniqueName(prefix: string): string {
@@ -157,6 +164,7 @@ beforeAll(async () => {
     // The issuer plays the kube-apiserver; the emulator trusts its cert through the same CA.
     startFakeOidcIssuer(leaf),
   ]);
+  startSettings = await emulator.client.getConfig();
 
   // The controller's own identity, its FIC made out of band as an administrator would.
   controller = await emulator.client.createIdentity({
@@ -185,7 +193,16 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await emulator.client.clearFaults();
-  await emulator.client.setConfig({ writeLatencyMs: 0, ficPropagationSeconds: 0, rateLimits: {} });
+  // Azure's rate limits are on by default (checked below). Most tests here pin one ARM or Entra
+  // rule each and call one identity several times a second, far past Azure's 0.25–0.5 requests/s
+  // per identity, so they lift the limits; the throttling tests switch them back on.
+  await emulator.client.setConfig({
+    writeLatencyMs: 0,
+    ficPropagationSeconds: 0,
+    rateLimits: {},
+    rateLimitsBySubscription: { [SUBSCRIPTION]: null, [OTHER_SUBSCRIPTION]: null },
+    ficsUnsupported: { locations: [...FIC_UNSUPPORTED_LOCATIONS], subscriptions: [], identities: [] },
+  });
 });
 
 describe('ARM: user-assigned identities', () => {
@@ -503,7 +520,7 @@ describe('ARM: write concurrency, throttling and faults', () => {
   });
 
   it('throttles writes per identity when rate limits are configured', async () => {
-    await emulator.client.setConfig({ rateLimits: { perIdentityWritesPerSecond: 0.5 } });
+    await emulator.client.setConfig({ rateLimits: { createOrUpdate: { perResource: 0.5 } } });
     const identity = await newIdentity();
     const token = (await credential.getToken(ARM_SCOPE))!.token;
     const put = (name: string) =>
@@ -544,6 +561,175 @@ describe('ARM: write concurrency, throttling and faults', () => {
       other.name,
       'rl-one',
       fic('system:serviceaccount:rl:x'),
+    );
+  });
+});
+
+describe("ARM: Azure's throttling of reads and writes", () => {
+  let token: string;
+  beforeEach(async () => {
+    token = (await credential.getToken(ARM_SCOPE))!.token;
+  });
+  const get = (path: string) => raw('GET', `${path}?api-version=2024-11-30`, { token });
+  const ficsPath = (identity: IdentityView, subscriptionId = SUBSCRIPTION) =>
+    `${identityPath(identity, subscriptionId)}/federatedIdentityCredentials`;
+
+  it("is on from the start, with Azure's documented numbers", () => {
+    expect(startSettings.rateLimits).toEqual(AZURE_RATE_LIMITS);
+    expect(AZURE_RATE_LIMITS).toEqual({
+      createOrUpdate: { perTenant: 10, perSubscription: 2, perResource: 0.25 },
+      get: { perTenant: 30, perSubscription: 10, perResource: 0.5 },
+      list: { perTenant: 15, perSubscription: 5, perResource: 0.25 },
+      delete: { perTenant: 10, perSubscription: 2, perResource: 0.25 },
+    });
+  });
+
+  it('throttles GETs per identity at 0.5/s: the identity and its FICs share the bucket, other identities do not', async () => {
+    await emulator.client.setConfig({ rateLimits: AZURE_RATE_LIMITS });
+    const [identity, other] = await Promise.all([newIdentity(), newIdentity()]);
+    await emulator.client.putFederatedCredential(identity.id, 'one', fic('system:serviceaccount:g:one'));
+    await emulator.client.resetCounters();
+    expect((await get(identityPath(identity))).status).toBe(200);
+    const second = await get(identityPath(identity));
+    expect(second.status).toBe(429);
+    expect(second.headers['retry-after']).toBe('2');
+    expect(second.body).toMatchObject({ error: { code: 'TooManyRequests' } });
+    expect((await get(`${ficsPath(identity)}/one`)).status).toBe(429);
+    expect((await get(identityPath(other))).status).toBe(200);
+    const counters = await emulator.client.counters();
+    expect(counters.arm.throttled).toEqual({
+      total: 2,
+      byOperation: { identityGet: 1, ficGet: 1 },
+      byLimit: { 'get/perResource': 2 },
+    });
+    await sleep(2000);
+    expect((await get(identityPath(identity))).status).toBe(200);
+  });
+
+  it('throttles FIC LISTs per identity at 0.25/s, apart from GETs', async () => {
+    await emulator.client.setConfig({ rateLimits: AZURE_RATE_LIMITS });
+    const identity = await newIdentity();
+    expect((await get(ficsPath(identity))).status).toBe(200);
+    const second = await get(ficsPath(identity));
+    expect(second.status).toBe(429);
+    expect(second.headers['retry-after']).toBe('4');
+    expect((await get(identityPath(identity))).status).toBe(200);
+    // The SDK sees a RestError it can read the wait from.
+    const error = await failure(
+      (async () => {
+        for await (const _ of armClient(credential, SUBSCRIPTION, 0).federatedIdentityCredentials.list(
+          RG,
+          identity.name,
+        )) {
+          // drain
+        }
+      })(),
+    );
+    expect(error.statusCode).toBe(429);
+  });
+
+  it('throttles per subscription and per tenant, and a subscription may have limits of its own', async () => {
+    await emulator.client.setConfig({ rateLimits: { get: { perSubscription: 1 }, list: { perTenant: 1 } } });
+    const [a, b, elsewhere] = await Promise.all([
+      newIdentity(),
+      newIdentity(),
+      newIdentity(OTHER_SUBSCRIPTION),
+    ]);
+    expect((await get(identityPath(a))).status).toBe(200);
+    expect((await get(identityPath(b))).status).toBe(429);
+    expect((await get(identityPath(elsewhere, OTHER_SUBSCRIPTION))).status).toBe(200);
+    expect((await get(ficsPath(a))).status).toBe(200);
+    expect((await get(ficsPath(elsewhere, OTHER_SUBSCRIPTION))).status).toBe(429);
+    // OTHER_SUBSCRIPTION opts out: its requests draw on no bucket, not even the tenant's.
+    await emulator.client.setConfig({ rateLimitsBySubscription: { [OTHER_SUBSCRIPTION]: {} } });
+    expect((await get(ficsPath(elsewhere, OTHER_SUBSCRIPTION))).status).toBe(200);
+    expect((await get(ficsPath(elsewhere, OTHER_SUBSCRIPTION))).status).toBe(200);
+    expect((await get(ficsPath(b))).status).toBe(429);
+    await expect(
+      emulator.client.setConfig({ rateLimits: { get: { perIdentity: 1 } } } as never),
+    ).rejects.toThrow(/perIdentity/);
+  });
+
+  it('throttles deletes apart from creates, each at 0.25/s per identity', async () => {
+    await emulator.client.setConfig({ rateLimits: AZURE_RATE_LIMITS });
+    const identity = await newIdentity();
+    await emulator.client.putFederatedCredential(identity.id, 'old', fic('system:serviceaccount:d:old'));
+    const sdk = armClient(credential, SUBSCRIPTION, 0);
+    await sdk.federatedIdentityCredentials.createOrUpdate(
+      RG,
+      identity.name,
+      'new',
+      fic('system:serviceaccount:d:new'),
+    );
+    await sdk.federatedIdentityCredentials.delete(RG, identity.name, 'old');
+    const error = await failure(sdk.federatedIdentityCredentials.delete(RG, identity.name, 'new'));
+    expect(error.statusCode).toBe(429);
+  });
+});
+
+describe('ARM: regions without federated identity credentials (405)', () => {
+  const MESSAGE =
+    'The request format was unexpected: Support for federated identity credentials not enabled.';
+
+  async function ficCalls(identity: IdentityView, subscriptionId = SUBSCRIPTION) {
+    const sdk = armClient(credential, subscriptionId, 0);
+    return Promise.all([
+      failure(
+        sdk.federatedIdentityCredentials.createOrUpdate(
+          RG,
+          identity.name,
+          'x-fic',
+          fic('system:serviceaccount:r:x'),
+        ),
+      ),
+      failure(sdk.federatedIdentityCredentials.get(RG, identity.name, 'x-fic')),
+      failure(
+        (async () => {
+          for await (const _ of sdk.federatedIdentityCredentials.list(RG, identity.name)) {
+            // drain
+          }
+        })(),
+      ),
+      failure(sdk.federatedIdentityCredentials.delete(RG, identity.name, 'x-fic')),
+    ]);
+  }
+
+  it('answers every FIC operation 405 for an identity in a documented unsupported region; the identity itself reads fine', async () => {
+    const identity = await emulator.client.createIdentity({
+      subscriptionId: SUBSCRIPTION,
+      resourceGroup: RG,
+      name: uniqueName('my-south'),
+      location: 'Malaysia South',
+    });
+    expect((await arm.userAssignedIdentities.get(RG, identity.name)).clientId).toBe(identity.clientId);
+    for (const error of await ficCalls(identity)) {
+      expect(error.statusCode).toBe(405);
+      expect(error.message).toBe(MESSAGE);
+    }
+  });
+
+  it('can be switched on for a subscription or an identity', async () => {
+    const [byIdentity, bySubscription, unaffected] = await Promise.all([
+      newIdentity(),
+      newIdentity(OTHER_SUBSCRIPTION),
+      newIdentity(),
+    ]);
+    await emulator.client.setConfig({
+      ficsUnsupported: { subscriptions: [OTHER_SUBSCRIPTION], identities: [byIdentity.id.toUpperCase()] },
+    });
+    expect((await emulator.client.getConfig()).ficsUnsupported.locations).toEqual([
+      ...FIC_UNSUPPORTED_LOCATIONS,
+    ]);
+    for (const error of [
+      ...(await ficCalls(byIdentity)),
+      ...(await ficCalls(bySubscription, OTHER_SUBSCRIPTION)),
+    ])
+      expect(error.statusCode).toBe(405);
+    await arm.federatedIdentityCredentials.createOrUpdate(
+      RG,
+      unaffected.name,
+      'fine',
+      fic('system:serviceaccount:r:fine'),
     );
   });
 });

@@ -3,7 +3,12 @@
 //
 // Tests run in parallel with other files on one emulator: each test uses its own subscription and
 // resource group, and scopes fault rules to its resource group with `pathContains`. Emulator
-// counters are global, so write counts are asserted on the layer's own ArmStats.
+// counters are global, so request counts are asserted on the layer's own ArmStats.
+//
+// The emulator enforces Azure's read and write limits (its default). The layer here writes faster
+// than Azure allows (FAST), so that only the tests about write pacing wait for it: each test's
+// subscription lifts the emulator's write limits and keeps its read limits, which the layer's own
+// read pacing must stay under (its stats must show no 429 but the injected ones).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -17,6 +22,7 @@ import {
   AzureRetryableError,
   FederatedCredentialLimit,
   FederatedCredentialRejected,
+  FederatedCredentialsUnsupported,
   IdentityNotFound,
 } from '../../src/azure/arm-errors.ts';
 import { type CloudSettings, cloudSettings } from '../../src/azure/cloud.ts';
@@ -24,8 +30,12 @@ import { createOperatorCredential, TokenSource } from '../../src/azure/credentia
 import { ficName, ficSubject, TOKEN_EXCHANGE_AUDIENCE } from '../../src/azure/fic-name.ts';
 import { formatIdentityId } from '../../src/azure/identity-id.ts';
 import { KeyedMutex } from '../../src/azure/keyed-mutex.ts';
-import { ManagedIdentities, type ManagedIdentitiesOptions } from '../../src/azure/managed-identities.ts';
-import { AzureEmulatorClient, type FicView } from '../harness/azure-emulator/client.ts';
+import {
+  LIST_SHARING_WINDOW_MS,
+  ManagedIdentities,
+  type ManagedIdentitiesOptions,
+} from '../../src/azure/managed-identities.ts';
+import { AZURE_RATE_LIMITS, AzureEmulatorClient, type FicView } from '../harness/azure-emulator/client.ts';
 import { adminKubeConfig, harnessInfo, uniqueName } from '../harness/context.ts';
 import {
   managedIdentityClient,
@@ -76,12 +86,22 @@ describe.skipIf(!harness)('Azure layer against the emulator', () => {
       .catch(() => {});
   });
 
-  /** A subscription and resource group of this test's own. */
-  function scope() {
-    return { subscriptionId: randomUUID(), resourceGroup: uniqueName('rg-fic') };
+  /**
+   * A subscription and resource group of this test's own, where the emulator keeps Azure's read
+   * limits and lifts its write limits (see the file's header).
+   */
+  async function scope() {
+    const where = { subscriptionId: randomUUID(), resourceGroup: uniqueName('rg-fic') };
+    await emulator.setConfig({
+      rateLimitsBySubscription: {
+        [where.subscriptionId]: { get: AZURE_RATE_LIMITS.get, list: AZURE_RATE_LIMITS.list },
+      },
+    });
+    return where;
   }
 
-  async function newIdentity(where = scope(), name = 'uami') {
+  async function newIdentity(where?: { subscriptionId: string; resourceGroup: string }, name = 'uami') {
+    where ??= await scope();
     const view = await emulator.createIdentity({ ...where, name });
     const resourceId = formatIdentityId({ ...where, name });
     createdIdentities.push(resourceId);
@@ -120,7 +140,7 @@ describe.skipIf(!harness)('Azure layer against the emulator', () => {
     // ARM ids come back in other casings; any casing resolves.
     expect((await azure.getIdentity(identity.resourceId.toLowerCase())).clientId).toBe(identity.clientId);
 
-    const missing = formatIdentityId({ ...scope(), name: 'nobody' });
+    const missing = formatIdentityId({ ...(await scope()), name: 'nobody' });
     const error = await azure.getIdentity(missing).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IdentityNotFound);
     expect(error).toMatchObject({ resourceId: missing, reason: 'IdentityNotFound' });
@@ -131,7 +151,7 @@ describe.skipIf(!harness)('Azure layer against the emulator', () => {
     await expect(azure.deleteFederatedCredential(missing, 'x-y-z')).resolves.toEqual({ deleted: false });
   });
 
-  it('creates a FIC, and a second ensure finds it unchanged with one read and no write', async () => {
+  it('creates a FIC, and a second ensure finds it unchanged on the shared list, with no read and no write', async () => {
     const identity = await newIdentity();
     const azure = layer();
     const wanted = spec('orders-api');
@@ -153,7 +173,8 @@ describe.skipIf(!harness)('Azure layer against the emulator', () => {
     });
     const after = azure.stats.snapshot();
     expect(after.writes - before.writes).toBe(0);
-    expect(after.reads - before.reads).toBe(1);
+    // The list read for the write, with the write applied to it, is shared for a while.
+    expect(after.reads - before.reads).toBe(0);
   });
 
   it('adopts a FIC made under another name for the same issuer and subject, writing nothing', async () => {
@@ -194,12 +215,14 @@ describe.skipIf(!harness)('Azure layer against the emulator', () => {
     expect(azure.stats.snapshot().writes).toBe(1);
 
     // Our deterministic name trusting an old issuer (e.g. the cluster was rebuilt) is overwritten.
+    // Written by someone else, it is seen once the shared list is older than its window.
     const other = spec('audit');
     await emulator.putFederatedCredential(identity.resourceId, other.name, {
       issuer: 'https://old-issuer.example/',
       subject: other.subject,
       audiences: [TOKEN_EXCHANGE_AUDIENCE],
     });
+    await sleep(LIST_SHARING_WINDOW_MS);
     expect(await azure.ensureFederatedCredential(identity.resourceId, other)).toEqual({
       name: other.name,
       action: 'updated',
@@ -278,9 +301,11 @@ describe.skipIf(!harness)('Azure layer against the emulator', () => {
     expect((rejected as FederatedCredentialRejected).azureMessage).toMatch(/must be a valid https URL/);
   });
 
-  it('deletes a FIC, and deleting it again costs no write', async () => {
+  it('deletes a FIC, and deleting it again costs no write; only the real delete is reported', async () => {
     const identity = await newIdentity();
     const azure = layer();
+    const deletions: string[] = [];
+    azure.onFederatedCredentialDeleted = (resourceId, name) => deletions.push(`${resourceId}/${name}`);
     const wanted = spec('short-lived');
     await azure.ensureFederatedCredential(identity.resourceId, wanted);
     expect(await azure.deleteFederatedCredential(identity.resourceId, wanted.name)).toEqual({
@@ -292,10 +317,109 @@ describe.skipIf(!harness)('Azure layer against the emulator', () => {
       deleted: false,
     });
     expect(azure.stats.snapshot().writes - before.writes).toBe(0);
+    expect(deletions).toEqual([`${identity.resourceId}/${wanted.name}`]);
+    // The shared list lost it too: ensuring it again writes it again.
+    expect((await azure.ensureFederatedCredential(identity.resourceId, wanted)).action).toBe('created');
+  });
+
+  it("a burst of reconciles on one identity costs one GET and one LIST, within Azure's read limits", async () => {
+    const identity = await newIdentity();
+    const azure = layer();
+    let listed = 0;
+    azure.onFederatedCredentialsListed = (resourceId) => {
+      if (resourceId === identity.resourceId) listed++;
+    };
+    const accounts = Array.from({ length: 10 }, (_, i) => `burst-${i}`);
+    // What ten reconciles of ten resources on one identity ask, all at once.
+    const burst = () =>
+      Promise.all([
+        Promise.all(accounts.map(() => azure.getIdentity(identity.resourceId))),
+        Promise.all(accounts.map((sa) => azure.ensureFederatedCredential(identity.resourceId, spec(sa)))),
+      ]);
+    const [ids, ensured] = await burst();
+    expect(new Set(ids.map((i) => i.clientId))).toEqual(new Set([identity.clientId]));
+    expect(ensured.map((e) => e.action)).toEqual(accounts.map(() => 'created'));
+    expect(azure.stats.snapshot()).toMatchObject({ reads: 2, writes: 10, throttled: 0 });
+    // The hook saw the one list read from ARM.
+    expect(listed).toBe(1);
+    // The same burst again (a resync): no GET, at most one LIST (none within the sharing window).
+    const [, again] = await burst();
+    expect(again.map((e) => e.action)).toEqual(accounts.map(() => 'unchanged'));
+    const after = azure.stats.snapshot();
+    expect(after.reads - 2).toBe(listed - 1);
+    expect(listed).toBeLessThanOrEqual(2);
+    expect(after).toMatchObject({ writes: 10, throttled: 0 });
+    expect(await ficsOf(identity.resourceId)).toHaveLength(10);
+  });
+
+  it('paces the reads that remain: a subscription under its 5 LISTs/s, an identity under its 0.5 GETs/s', async () => {
+    const where = await scope();
+    const identities = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => newIdentity(where, `many-${i}`)),
+    );
+    const azure = layer();
+    let started = Date.now();
+    await Promise.all(identities.map((identity) => azure.listFederatedCredentials(identity.resourceId)));
+    // 4 at once, then 4.5/s: the 12th at 8 / 4.5 s.
+    expect(Date.now() - started).toBeGreaterThanOrEqual((8 / 4.5) * 1000 - 50);
+    expect(azure.stats.snapshot()).toMatchObject({ reads: 12, throttled: 0 });
+
+    // Deleting three FICs reads each first: three GETs of one identity, 2.2 s apart.
+    const [first] = identities;
+    for (const sa of ['x', 'y', 'z'])
+      await emulator.putFederatedCredential(first!.resourceId, `del-${sa}`, {
+        issuer,
+        subject: ficSubject(namespace, `del-${sa}`),
+        audiences: [TOKEN_EXCHANGE_AUDIENCE],
+      });
+    started = Date.now();
+    for (const sa of ['x', 'y', 'z'])
+      expect(await azure.deleteFederatedCredential(first!.resourceId, `del-${sa}`)).toEqual({
+        deleted: true,
+      });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2 * (1000 / 0.45) - 50);
+    expect(azure.stats.snapshot()).toMatchObject({ reads: 15, writes: 3, throttled: 0 });
+  });
+
+  it("keeps an identity's IDs, yet a deleted identity surfaces as IdentityNotFound and a new one is found", async () => {
+    const where = await scope();
+    const identity = await newIdentity(where, 'replaced');
+    const azure = layer();
+    expect((await azure.getIdentity(identity.resourceId)).clientId).toBe(identity.clientId);
+    expect((await azure.getIdentity(identity.resourceId)).clientId).toBe(identity.clientId);
+    expect(azure.stats.snapshot().reads).toBe(1);
+
+    await emulator.deleteIdentity(identity.resourceId);
+    // The next call that reaches ARM for it finds it gone, and forgets its IDs.
+    await expect(azure.ensureFederatedCredential(identity.resourceId, spec('gone'))).rejects.toBeInstanceOf(
+      IdentityNotFound,
+    );
+    await expect(azure.getIdentity(identity.resourceId)).rejects.toBeInstanceOf(IdentityNotFound);
+    // Not found is never kept: created again (new IDs, as a Terraform replace does), it is found.
+    const recreated = await emulator.createIdentity({ ...where, name: 'replaced' });
+    expect((await azure.getIdentity(identity.resourceId)).principalId).toBe(recreated.principalId);
+    expect(azure.stats.snapshot().throttled).toBe(0);
+  });
+
+  it('reports a region without FICs (405) as FederatedCredentialsUnsupported; the identity still resolves', async () => {
+    const where = await scope();
+    const view = await emulator.createIdentity({ ...where, name: 'far-away', location: 'Malaysia South' });
+    const resourceId = formatIdentityId({ ...where, name: 'far-away' });
+    createdIdentities.push(resourceId);
+    const azure = layer();
+    expect((await azure.getIdentity(resourceId)).clientId).toBe(view.clientId);
+    const error = await azure.ensureFederatedCredential(resourceId, spec('far')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FederatedCredentialsUnsupported);
+    expect(error).toMatchObject({ reason: 'FederatedCredentialsUnsupported', resourceId });
+    expect((error as Error).message).toMatch(/region .* does not support federated identity credentials/);
+    // Nothing to delete there, and no error for it.
+    expect(await azure.deleteFederatedCredential(resourceId, spec('far').name)).toEqual({ deleted: false });
+    expect(azure.stats.snapshot()).toMatchObject({ writes: 0, throttled: 0 });
   });
 
   it('hands back a long Retry-After, and retries that run out, as AzureRetryableError', async () => {
-    const identity = await newIdentity();
+    const where = await scope();
+    const identity = await newIdentity(where);
     const path = `/resourceGroups/${identity.resourceGroup}/`;
     await emulator.addFault({
       method: 'PUT',
@@ -318,8 +442,11 @@ describe.skipIf(!harness)('Azure layer against the emulator', () => {
       count: 50,
     });
     try {
+      // Another layer stands for another process: on an identity of its own, so that its first LIST
+      // does not meet the first layer's in the identity's read budget.
+      const second = await newIdentity(where, 'second');
       const other = layer({ retry: { maxAttempts: 3, baseDelayMs: 20, maxDelayMs: 50, maxWaitMs: 1_000 } });
-      const conflict = await other.ensureFederatedCredential(identity.resourceId, spec('b')).catch((e) => e);
+      const conflict = await other.ensureFederatedCredential(second.resourceId, spec('b')).catch((e) => e);
       expect(conflict).toBeInstanceOf(AzureRetryableError);
       expect(conflict).toMatchObject({ statusCode: 409 });
       expect((conflict as AzureRetryableError).retryAfterMs).toBeGreaterThan(0);
@@ -335,7 +462,7 @@ describe.skipIf(!harness)('Azure layer against the emulator', () => {
   });
 
   it('20 concurrent ensures on one identity, with slow writes and 429s: all succeed, no 409, paced', async () => {
-    const where = scope();
+    const where = await scope();
     const shared = await newIdentity(where, 'shared');
     const control = await newIdentity(where, 'control');
     const previous = await emulator.getConfig();

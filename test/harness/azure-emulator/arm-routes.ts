@@ -1,10 +1,13 @@
 // The ARM subset: user-assigned identities (read) and their federated identity credentials
 // (create/update, read, list, delete), with ARM's authentication, api-version check, Azure's FIC
-// rules, 409 on concurrent writes to one identity, optional throttling and injected faults.
+// rules, 409 on concurrent writes to one identity, Azure's throttling of reads and writes (on by
+// default, rate-limits.ts), 405 where the identity's region does not support FICs, and injected
+// faults.
 import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { errors as joseErrors } from 'jose';
 import { identityNotFound, sendArmError } from './arm-errors.ts';
+import { ficsUnsupportedFor, limitsFor, type ThrottledOperation } from './config.ts';
 import type { EmulatorContext } from './context.ts';
 import { classifyArmOperation } from './counters.ts';
 import { faultMiddleware } from './fault-middleware.ts';
@@ -35,9 +38,55 @@ type FicParams = IdentityParams & { ficName: string };
 
 function countRequests(ctx: EmulatorContext) {
   return (req: Request, res: Response, next: NextFunction) => {
-    const operation = classifyArmOperation(req.method, new URL(req.originalUrl, 'https://x').pathname);
-    res.on('finish', () => ctx.counters.recordArm(operation, res.statusCode));
+    const path = new URL(req.originalUrl, 'https://x').pathname;
+    const operation = classifyArmOperation(req.method, path);
+    res.on('finish', () =>
+      ctx.counters.recordArm(operation, res.statusCode, {
+        ...(res.locals.throttledBy ? { throttledBy: res.locals.throttledBy as string } : {}),
+        identity: identityOfPath(path),
+      }),
+    );
     next();
+  };
+}
+
+/** `{subscription, identity}` (lower-cased) of a path under an identity, for per-scope counts. */
+function identityOfPath(path: string): { subscription: string; identity: string } | undefined {
+  const match =
+    /^(\/subscriptions\/([^/]+)\/resourcegroups\/[^/]+\/providers\/microsoft\.managedidentity\/userassignedidentities\/[^/]+)/i.exec(
+      path,
+    );
+  return match ? { subscription: match[2]!.toLowerCase(), identity: match[1]!.toLowerCase() } : undefined;
+}
+
+/**
+ * Azure's throttling (config.ts AZURE_RATE_LIMITS unless the subscription has its own): before
+ * the identity is looked up, as ARM counts requests, not successes. 429 with Retry-After.
+ */
+function throttle(ctx: EmulatorContext, operation: ThrottledOperation) {
+  return (req: Request<IdentityParams>, res: Response, next: NextFunction) => {
+    const { subscriptionId, resourceGroup, name } = req.params;
+    const limit = limitsFor(ctx.settings, subscriptionId)[operation];
+    const admission = ctx.throttle.take(
+      operation,
+      limit,
+      {
+        tenant: ctx.config.tenantId,
+        subscription: subscriptionId,
+        resource: `/subscriptions/${subscriptionId}/resourcegroups/${resourceGroup}/${name}`,
+      },
+      Date.now(),
+    );
+    if (admission.allowed) return next();
+    res.locals.throttledBy = admission.by;
+    const what = operation === 'createOrUpdate' || operation === 'delete' ? 'writes' : 'reads';
+    sendArmError(
+      res,
+      429,
+      'TooManyRequests',
+      `Too many requests (${what}: ${admission.by.replace('/', ' ')}). Retry after ${admission.retryAfterSeconds} seconds.`,
+      { 'Retry-After': String(admission.retryAfterSeconds) },
+    );
   };
 }
 
@@ -105,8 +154,35 @@ function findIdentity(
 }
 
 /**
- * Runs a FIC write the way Azure serialises them: throttled (if configured), refused with 409
- * while another write on the same identity is in flight, and taking `writeLatencyMs`.
+ * The identity whose FICs a request names, unless it does not exist (404) or its region does not
+ * support FICs: Azure's documented 405 for every FIC operation there (the page documents the status
+ * and the message, not an error code).
+ */
+function findFicParent(
+  ctx: EmulatorContext,
+  req: Request<IdentityParams>,
+  res: Response,
+): Identity | undefined {
+  const identity = findIdentity(ctx, req, res);
+  if (!identity) return undefined;
+  const unsupported = ficsUnsupportedFor(ctx.settings, {
+    subscriptionId: identity.subscriptionId,
+    location: identity.location,
+    armId: identityArmId(identity),
+  });
+  if (!unsupported) return identity;
+  sendArmError(
+    res,
+    405,
+    'MethodNotAllowed',
+    'The request format was unexpected: Support for federated identity credentials not enabled.',
+  );
+  return undefined;
+}
+
+/**
+ * Runs a FIC write the way Azure serialises them (after the throttle): refused with 409 while
+ * another write on the same identity is in flight, and taking `writeLatencyMs`.
  */
 async function write(
   ctx: EmulatorContext,
@@ -114,23 +190,8 @@ async function write(
   res: Response,
   apply: (identity: Identity) => void,
 ): Promise<void> {
-  const identity = findIdentity(ctx, req, res);
+  const identity = findFicParent(ctx, req, res);
   if (!identity) return;
-  const retryAfter = ctx.throttle.take(
-    ctx.settings.rateLimits,
-    identity.subscriptionId,
-    identityArmId(identity),
-    Date.now(),
-  );
-  if (retryAfter !== undefined) {
-    return sendArmError(
-      res,
-      429,
-      'TooManyRequests',
-      `Too many federated identity credential writes. Retry after ${retryAfter} seconds.`,
-      { 'Retry-After': String(retryAfter) },
-    );
-  }
   if (identity.writeInFlight) {
     return sendArmError(
       res,
@@ -163,18 +224,18 @@ export function armRouter(ctx: EmulatorContext): Router {
   );
   router.use('/subscriptions', express.json({ limit: '1mb' }));
 
-  router.get(IDENTITY_PATH, (req: Request<IdentityParams>, res) => {
+  router.get(IDENTITY_PATH, throttle(ctx, 'get'), (req: Request<IdentityParams>, res) => {
     const identity = findIdentity(ctx, req, res);
     if (identity) res.json(identityResource(identity));
   });
 
-  router.get(FICS_PATH, (req: Request<IdentityParams>, res) => {
-    const identity = findIdentity(ctx, req, res);
+  router.get(FICS_PATH, throttle(ctx, 'list'), (req: Request<IdentityParams>, res) => {
+    const identity = findFicParent(ctx, req, res);
     if (identity) res.json({ value: [...identity.fics.values()].map((fic) => ficResource(identity, fic)) });
   });
 
-  router.get(FIC_PATH, (req: Request<FicParams>, res) => {
-    const identity = findIdentity(ctx, req, res);
+  router.get(FIC_PATH, throttle(ctx, 'get'), (req: Request<FicParams>, res) => {
+    const identity = findFicParent(ctx, req, res);
     if (!identity) return;
     const fic = identity.fics.get(req.params.ficName.toLowerCase());
     if (!fic) {
@@ -188,7 +249,7 @@ export function armRouter(ctx: EmulatorContext): Router {
     res.json(ficResource(identity, fic));
   });
 
-  router.put(FIC_PATH, (req: Request<FicParams>, res) =>
+  router.put(FIC_PATH, throttle(ctx, 'createOrUpdate'), (req: Request<FicParams>, res) =>
     write(ctx, req, res, (identity) => {
       const props = parseFicBody(req.body);
       if (typeof props === 'string') return sendArmError(res, 400, 'BadRequest', props);
@@ -199,7 +260,7 @@ export function armRouter(ctx: EmulatorContext): Router {
     }),
   );
 
-  router.delete(FIC_PATH, (req: Request<FicParams>, res) =>
+  router.delete(FIC_PATH, throttle(ctx, 'delete'), (req: Request<FicParams>, res) =>
     write(ctx, req, res, (identity) => {
       const existed = identity.fics.delete(req.params.ficName.toLowerCase());
       res.status(existed ? 200 : 204).end();

@@ -4,13 +4,14 @@
 // harness CA (NODE_EXTRA_CA_CERTS is read only at process start) and global fetch takes no `ca`
 // option; pass the CA here instead.
 import { Agent, request } from 'node:https';
-import type { RuntimeSettings, RuntimeSettingsPatch } from './config.ts';
+import type { OperationLimit, RateLimits, RuntimeSettings, RuntimeSettingsPatch } from './config.ts';
 import type { IdentityView } from './control-routes.ts';
 import type { CountersSnapshot } from './counters.ts';
 import type { FaultRule, FaultRuleInput } from './faults.ts';
 import type { IssuedAccessToken, IssuedTokensSnapshot, ReceivedClientAssertion } from './issued-tokens.ts';
 import type { NewIdentity } from './state.ts';
 
+export { AZURE_RATE_LIMITS, FIC_UNSUPPORTED_LOCATIONS } from './config.ts';
 export type {
   CountersSnapshot,
   FaultRule,
@@ -18,6 +19,8 @@ export type {
   IdentityView,
   IssuedAccessToken,
   IssuedTokensSnapshot,
+  OperationLimit,
+  RateLimits,
   ReceivedClientAssertion,
   RuntimeSettings,
   RuntimeSettingsPatch,
@@ -149,7 +152,11 @@ export class AzureEmulatorClient {
     return this.#call('GET', '/config');
   }
 
-  /** Changes runtime settings; keys not given keep their value (rateLimits is replaced whole). */
+  /**
+   * Changes runtime settings; keys not given keep their value. `rateLimits` is replaced whole
+   * (Azure's by default; `{}` lifts every limit); `rateLimitsBySubscription` sets the subscriptions
+   * it names (null removes one); `ficsUnsupported` replaces the lists it gives.
+   */
   setConfig(patch: RuntimeSettingsPatch): Promise<RuntimeSettings> {
     return this.#call('POST', '/config', patch);
   }

@@ -17,9 +17,54 @@ export interface EmulatorConfig {
   postgres?: { adminUrl: string; upstreamSocket: string; gatewayPort: number };
 }
 
-export interface RateLimits {
-  perIdentityWritesPerSecond?: number;
-  perSubscriptionWritesPerSecond?: number;
+/** The ARM operations Azure throttles, as its table names them. */
+export const THROTTLED_OPERATIONS = ['createOrUpdate', 'get', 'list', 'delete'] as const;
+export type ThrottledOperation = (typeof THROTTLED_OPERATIONS)[number];
+
+/** Requests per second one operation may make at each scope; a scope left out is not limited. */
+export interface OperationLimit {
+  perTenant?: number;
+  perSubscription?: number;
+  /** Per managed identity: its own GET, and the GETs, LISTs, PUTs and DELETEs of its FICs. */
+  perResource?: number;
+}
+
+/** Limits by operation; an operation left out is not limited. */
+export type RateLimits = Partial<Record<ThrottledOperation, OperationLimit>>;
+
+/**
+ * Azure's documented limits for user-assigned managed identities (learn.microsoft.com
+ * entra/workload-id/workload-identity-federation-considerations, "Throttling limits"), in requests
+ * per second per tenant / subscription / resource: create or update 10 / 2 / 0.25, get 30 / 10 /
+ * 0.5, list 15 / 5 / 0.25, delete 10 / 2 / 0.25; 429 past them. On by default (docs/design.md §7):
+ * every test and the benchmark run against them unless they opt out and say why.
+ *
+ * Where the table leaves room, the emulator reads it the stricter way: "get" counts the identity's
+ * own GET and the GETs of its FICs against one bucket per identity (the resource), and the
+ * operations of one identity's FICs count against the identity.
+ */
+export const AZURE_RATE_LIMITS: Readonly<Required<RateLimits>> = Object.freeze({
+  createOrUpdate: { perTenant: 10, perSubscription: 2, perResource: 0.25 },
+  get: { perTenant: 30, perSubscription: 10, perResource: 0.5 },
+  list: { perTenant: 15, perSubscription: 5, perResource: 0.25 },
+  delete: { perTenant: 10, perSubscription: 2, perResource: 0.25 },
+});
+
+/**
+ * Regions Azure documents as not supporting FICs on user-assigned identities (same page,
+ * "Unsupported regions"): every FIC operation on an identity there answers 405.
+ */
+export const FIC_UNSUPPORTED_LOCATIONS: readonly string[] = ['malaysiasouth', 'newzealandnorth'];
+
+/**
+ * Where FIC operations answer 405 "Support for federated identity credentials not enabled": the
+ * identity's location is listed, or its subscription, or the identity itself (its ARM id).
+ * Compared case-insensitively (locations also without spaces: "Malaysia South").
+ */
+export interface FicsUnsupported {
+  locations: string[];
+  subscriptions: string[];
+  identities: string[];
 }
 
 /** Knobs a test may turn while the emulator runs. */
@@ -29,10 +74,28 @@ export interface RuntimeSettings {
   /** Per-application overrides, so one test can use short-lived tokens without affecting others. */
   tokenLifetimeSecondsByClientId: Record<string, number>;
   ficPropagationSeconds: number;
+  /** Default AZURE_RATE_LIMITS; a patch replaces it whole (`{}`: no limit at all). */
   rateLimits: RateLimits;
+  /**
+   * Limits for the requests of one subscription (lower-cased id) instead of `rateLimits`, tenant
+   * scope included, so a test sharing the emulator can opt out for its own subscription only. A
+   * patch sets the subscriptions it names (null removes one) and keeps the others.
+   */
+  rateLimitsBySubscription: Record<string, RateLimits>;
+  /**
+   * Default: the documented unsupported regions, no subscription, no identity. A patch replaces
+   * the lists it gives and keeps the others.
+   */
+  ficsUnsupported: FicsUnsupported;
 }
 
-export type RuntimeSettingsPatch = Partial<RuntimeSettings>;
+/** What POST /_emulator/config takes (see applySettingsPatch). */
+export type RuntimeSettingsPatch = Partial<
+  Omit<RuntimeSettings, 'rateLimitsBySubscription' | 'ficsUnsupported'>
+> & {
+  rateLimitsBySubscription?: Record<string, RateLimits | null>;
+  ficsUnsupported?: Partial<FicsUnsupported>;
+};
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -91,8 +154,63 @@ export function initialSettings(config: EmulatorConfig): RuntimeSettings {
     tokenLifetimeSeconds: config.tokenLifetimeSeconds,
     tokenLifetimeSecondsByClientId: {},
     ficPropagationSeconds: 0,
-    rateLimits: {},
+    rateLimits: structuredClone(AZURE_RATE_LIMITS),
+    rateLimitsBySubscription: {},
+    ficsUnsupported: { locations: [...FIC_UNSUPPORTED_LOCATIONS], subscriptions: [], identities: [] },
   };
+}
+
+/** Validates a RateLimits object from the control API. */
+export function parseRateLimits(raw: unknown, name: string): RateLimits {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new Error(`${name} must be an object of operation to limits`);
+  const limits: RateLimits = {};
+  for (const [operation, value] of Object.entries(raw)) {
+    if (!(THROTTLED_OPERATIONS as readonly string[]).includes(operation))
+      throw new Error(`unknown ${name} operation "${operation}" (${THROTTLED_OPERATIONS.join(', ')})`);
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'object' || Array.isArray(value))
+      throw new Error(`${name}.${operation} must be an object`);
+    const limit: OperationLimit = {};
+    for (const [scope, rate] of Object.entries(value as Record<string, unknown>)) {
+      if (scope !== 'perTenant' && scope !== 'perSubscription' && scope !== 'perResource')
+        throw new Error(
+          `unknown ${name}.${operation} scope "${scope}" (perTenant, perSubscription, perResource)`,
+        );
+      if (rate === undefined || rate === null) continue;
+      if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))
+        throw new Error(`${name}.${operation}.${scope} must be a number > 0`);
+      limit[scope] = rate;
+    }
+    limits[operation as ThrottledOperation] = limit;
+  }
+  return limits;
+}
+
+function stringList(raw: unknown, name: string): string[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw) || raw.some((v) => typeof v !== 'string' || v === ''))
+    throw new Error(`${name} must be an array of non-empty strings`);
+  return raw as string[];
+}
+
+/** The limits that apply to a request in `subscriptionId`. */
+export function limitsFor(settings: RuntimeSettings, subscriptionId: string): RateLimits {
+  return settings.rateLimitsBySubscription[subscriptionId.toLowerCase()] ?? settings.rateLimits;
+}
+
+/** Whether FIC operations on this identity answer 405 (see FicsUnsupported). */
+export function ficsUnsupportedFor(
+  settings: RuntimeSettings,
+  identity: { subscriptionId: string; location: string; armId: string },
+): boolean {
+  const { locations, subscriptions, identities } = settings.ficsUnsupported;
+  const region = (text: string) => text.toLowerCase().replace(/\s+/g, '');
+  return (
+    locations.some((l) => region(l) === region(identity.location)) ||
+    subscriptions.some((s) => s.toLowerCase() === identity.subscriptionId.toLowerCase()) ||
+    identities.some((i) => i.toLowerCase() === identity.armId.toLowerCase())
+  );
 }
 
 /**
@@ -108,6 +226,8 @@ export function applySettingsPatch(settings: RuntimeSettings, patch: unknown): v
     'tokenLifetimeSecondsByClientId',
     'ficPropagationSeconds',
     'rateLimits',
+    'rateLimitsBySubscription',
+    'ficsUnsupported',
   ]);
   for (const key of Object.keys(p)) if (!known.has(key)) throw new Error(`unknown config key "${key}"`);
   const next = { ...settings };
@@ -130,22 +250,37 @@ export function applySettingsPatch(settings: RuntimeSettings, patch: unknown): v
   if (p.ficPropagationSeconds !== undefined) {
     next.ficPropagationSeconds = nonNegative(p.ficPropagationSeconds, 'ficPropagationSeconds');
   }
-  if (p.rateLimits !== undefined) {
-    if (typeof p.rateLimits !== 'object' || p.rateLimits === null)
-      throw new Error('rateLimits must be an object');
-    const r = p.rateLimits as Record<string, unknown>;
-    const limits: RateLimits = {};
-    for (const key of Object.keys(r)) {
-      if (key !== 'perIdentityWritesPerSecond' && key !== 'perSubscriptionWritesPerSecond') {
-        throw new Error(`unknown rateLimits key "${key}"`);
-      }
-      const value = r[key];
-      if (value === undefined || value === null) continue;
-      if (typeof value !== 'number' || !(value > 0))
-        throw new Error(`rateLimits.${key} must be a number > 0`);
-      limits[key] = value;
+  if (p.rateLimits !== undefined) next.rateLimits = parseRateLimits(p.rateLimits, 'rateLimits');
+  if (p.rateLimitsBySubscription !== undefined) {
+    const bySubscription = p.rateLimitsBySubscription;
+    if (typeof bySubscription !== 'object' || bySubscription === null || Array.isArray(bySubscription))
+      throw new Error('rateLimitsBySubscription must be an object of subscription id to rate limits');
+    const merged = { ...settings.rateLimitsBySubscription };
+    for (const [subscription, limits] of Object.entries(bySubscription)) {
+      if (limits === null) delete merged[subscription.toLowerCase()];
+      else
+        merged[subscription.toLowerCase()] = parseRateLimits(
+          limits,
+          `rateLimitsBySubscription.${subscription}`,
+        );
     }
-    next.rateLimits = limits;
+    next.rateLimitsBySubscription = merged;
+  }
+  if (p.ficsUnsupported !== undefined) {
+    const f = p.ficsUnsupported;
+    if (typeof f !== 'object' || f === null || Array.isArray(f))
+      throw new Error('ficsUnsupported must be an object {locations?, subscriptions?, identities?}');
+    const known = ['locations', 'subscriptions', 'identities'];
+    for (const key of Object.keys(f))
+      if (!known.includes(key)) throw new Error(`unknown ficsUnsupported key "${key}"`);
+    const r = f as Record<string, unknown>;
+    const list = (key: keyof FicsUnsupported) =>
+      r[key] === undefined ? settings.ficsUnsupported[key] : stringList(r[key], `ficsUnsupported.${key}`);
+    next.ficsUnsupported = {
+      locations: list('locations'),
+      subscriptions: list('subscriptions'),
+      identities: list('identities'),
+    };
   }
   Object.assign(settings, next);
 }

@@ -5,7 +5,7 @@ import { Counters } from './counters.ts';
 import { FaultRules } from './faults.ts';
 import { IssuedTokens } from './issued-tokens.ts';
 import { PostgresLogins } from './postgres-logins.ts';
-import { WriteThrottle } from './rate-limits.ts';
+import { RequestThrottle } from './rate-limits.ts';
 import { IdentityStore } from './state.ts';
 import { TokenIssuer } from './tokens.ts';
 
@@ -15,7 +15,7 @@ export interface EmulatorContext {
   identities: IdentityStore;
   counters: Counters;
   faults: FaultRules;
-  throttle: WriteThrottle;
+  throttle: RequestThrottle;
   tokens: TokenIssuer;
   /** Every access token issued and client assertion received (GET /_emulator/issued-tokens). */
   issued: IssuedTokens;
@@ -31,7 +31,7 @@ export async function createContext(config: EmulatorConfig): Promise<EmulatorCon
     identities: new IdentityStore(config.tenantId),
     counters: new Counters(),
     faults: new FaultRules(),
-    throttle: new WriteThrottle(),
+    throttle: new RequestThrottle(),
     tokens,
     issued: new IssuedTokens(),
     issuerKeys: new IssuerKeyCache(),

@@ -14,6 +14,17 @@ export interface CountersSnapshot {
     byStatus: Record<string, number>;
     /** operation → status → count, e.g. `{ ficPut: { "201": 1, "409": 1 } }`. */
     byOperationAndStatus: Record<string, Record<string, number>>;
+    /** 429 answers, throttling and injected faults alike. */
+    throttled: {
+      total: number;
+      /** operation → 429s, e.g. `{ ficList: 3 }`. */
+      byOperation: Record<string, number>;
+      /** The limit that refused them (`list/perResource`, …), or `injected` for a fault rule. */
+      byLimit: Record<string, number>;
+    };
+    /** Reads (identity GET, FIC GET and LIST) by subscription and by identity (lower-cased ids). */
+    readsBySubscription: Record<string, number>;
+    readsByIdentity: Record<string, number>;
   };
   token: {
     total: number;
@@ -29,7 +40,17 @@ function bump(record: Record<string, number>, key: string): void {
 
 function empty(): CountersSnapshot {
   return {
-    arm: { total: 0, reads: 0, writes: 0, byOperation: {}, byStatus: {}, byOperationAndStatus: {} },
+    arm: {
+      total: 0,
+      reads: 0,
+      writes: 0,
+      byOperation: {},
+      byStatus: {},
+      byOperationAndStatus: {},
+      throttled: { total: 0, byOperation: {}, byLimit: {} },
+      readsBySubscription: {},
+      readsByIdentity: {},
+    },
     token: { total: 0, byScope: {}, byOutcome: {} },
   };
 }
@@ -37,15 +58,33 @@ function empty(): CountersSnapshot {
 export class Counters {
   #data = empty();
 
-  recordArm(operation: ArmOperation, status: number): void {
+  /**
+   * `throttledBy`: the limit a 429 came from (absent: an injected fault); `identity`: the identity
+   * the request's path names, if any.
+   */
+  recordArm(
+    operation: ArmOperation,
+    status: number,
+    about: { throttledBy?: string; identity?: { subscription: string; identity: string } | undefined } = {},
+  ): void {
     const arm = this.#data.arm;
     arm.total++;
-    if (WRITE_OPERATIONS.has(operation)) arm.writes++;
+    const write = WRITE_OPERATIONS.has(operation);
+    if (write) arm.writes++;
     else arm.reads++;
     bump(arm.byOperation, operation);
     bump(arm.byStatus, String(status));
     arm.byOperationAndStatus[operation] ??= {};
     bump(arm.byOperationAndStatus[operation], String(status));
+    if (status === 429) {
+      arm.throttled.total++;
+      bump(arm.throttled.byOperation, operation);
+      bump(arm.throttled.byLimit, about.throttledBy ?? 'injected');
+    }
+    if (!write && operation !== 'other' && about.identity) {
+      bump(arm.readsBySubscription, about.identity.subscription);
+      bump(arm.readsByIdentity, about.identity.identity);
+    }
   }
 
   recordToken(scope: string, outcome: string): void {

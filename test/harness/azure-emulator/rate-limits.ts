@@ -1,7 +1,10 @@
-// Client-visible ARM write throttling (off unless configured): token buckets per identity and per
-// subscription, refilled continuously, as Azure throttles FIC writes (2/s per subscription,
-// 0.25/s per identity in production; tests pick their own rates).
-import type { RateLimits } from './config.ts';
+// Client-visible ARM throttling, as Azure documents it for user-assigned identities (config.ts
+// AZURE_RATE_LIMITS, on by default): for each operation (create or update, get, list, delete) a
+// token bucket per tenant, per subscription and per resource (the managed identity), refilled
+// continuously. A request passes only if every bucket that applies to it has a token; else it is
+// answered 429 with a Retry-After of the seconds until all of them will. Pure: the caller passes
+// the clock.
+import type { OperationLimit, ThrottledOperation } from './config.ts';
 
 interface Bucket {
   tokens: number;
@@ -9,30 +12,62 @@ interface Bucket {
   rate: number;
 }
 
-export class WriteThrottle {
+/** Which buckets a request draws from. */
+export interface ThrottleKeys {
+  tenant: string;
+  subscription: string;
+  /** The managed identity's ARM id. */
+  resource: string;
+}
+
+/** The limit a refused request ran into, for the counters: e.g. `list/perResource`. */
+export type ThrottledBy = `${ThrottledOperation}/${keyof OperationLimit}`;
+
+export type Admission = { allowed: true } | { allowed: false; retryAfterSeconds: number; by: ThrottledBy };
+
+export class RequestThrottle {
   readonly #buckets = new Map<string, Bucket>();
 
   /**
-   * Takes one write from both buckets if both have one. Returns undefined when allowed, else the
-   * seconds until a retry can succeed (for Retry-After).
+   * Takes one token of `operation` from each bucket `limit` sets, if each has one (a refused
+   * request takes none).
    */
-  take(limits: RateLimits, subscriptionId: string, identityKey: string, now: number): number | undefined {
-    const wanted: Bucket[] = [];
-    if (limits.perSubscriptionWritesPerSecond) {
-      wanted.push(
-        this.#bucket(`sub:${subscriptionId.toLowerCase()}`, limits.perSubscriptionWritesPerSecond, now),
-      );
-    }
-    if (limits.perIdentityWritesPerSecond) {
-      wanted.push(this.#bucket(`id:${identityKey.toLowerCase()}`, limits.perIdentityWritesPerSecond, now));
+  take(
+    operation: ThrottledOperation,
+    limit: OperationLimit | undefined,
+    keys: ThrottleKeys,
+    now: number,
+  ): Admission {
+    if (!limit) return { allowed: true };
+    const wanted: Array<{ bucket: Bucket; scope: keyof OperationLimit }> = [];
+    const scopes: Array<[keyof OperationLimit, string]> = [
+      ['perTenant', keys.tenant],
+      ['perSubscription', keys.subscription],
+      ['perResource', keys.resource],
+    ];
+    for (const [scope, key] of scopes) {
+      const rate = limit[scope];
+      if (rate)
+        wanted.push({ bucket: this.#bucket(`${operation}/${scope}/${key.toLowerCase()}`, rate, now), scope });
     }
     let waitSeconds = 0;
-    for (const bucket of wanted) {
-      if (bucket.tokens < 1) waitSeconds = Math.max(waitSeconds, (1 - bucket.tokens) / bucket.rate);
+    let by: keyof OperationLimit | undefined;
+    for (const { bucket, scope } of wanted) {
+      if (bucket.tokens >= 1) continue;
+      const wait = (1 - bucket.tokens) / bucket.rate;
+      if (wait > waitSeconds) {
+        waitSeconds = wait;
+        by = scope;
+      }
     }
-    if (waitSeconds > 0) return Math.max(1, Math.ceil(waitSeconds));
-    for (const bucket of wanted) bucket.tokens -= 1;
-    return undefined;
+    if (by)
+      return {
+        allowed: false,
+        retryAfterSeconds: Math.max(1, Math.ceil(waitSeconds)),
+        by: `${operation}/${by}`,
+      };
+    for (const { bucket } of wanted) bucket.tokens -= 1;
+    return { allowed: true };
   }
 
   reset(): void {
@@ -40,7 +75,7 @@ export class WriteThrottle {
   }
 
   #bucket(key: string, rate: number, now: number): Bucket {
-    // Burst capacity: one second's worth, at least one write.
+    // Burst capacity: one second's worth, at least one request.
     const capacity = Math.max(1, rate);
     let bucket = this.#buckets.get(key);
     if (!bucket || bucket.rate !== rate) {
