@@ -8,7 +8,13 @@
 // so a reconcile with no change plans nothing (no DDL in the steady state), and only what an
 // earlier generation of this resource applied is ever revoked: privileges someone else granted to
 // the role are left alone, and so is what other access resources sharing the role (`kept`) ask for.
-import { GRANT_TARGETS, type Grant, isPrivilegeFor, PRIVILEGES_BY_TARGET } from '../api/types.ts';
+import {
+  GRANT_TARGETS,
+  type Grant,
+  isPrivilegeFor,
+  PRIVILEGES_BY_TARGET,
+  type SequencesGrant,
+} from '../api/types.ts';
 import {
   assertIdentifier,
   assertManageableRole,
@@ -42,6 +48,15 @@ export interface AccessRecord {
   grants: Grant[];
 }
 
+/**
+ * A sequences grant as status.applied may record it: `sequences` lists the sequences in force when
+ * some of the schema's could not be granted (record-in-force.ts), as `tables` does for tables.
+ * spec.grants never has it (the schema has no such field).
+ */
+export interface RecordedSequencesGrant extends SequencesGrant {
+  sequences?: string[];
+}
+
 export interface PlannedStatement {
   action: 'grant' | 'revoke';
   /** The database whose connection runs the statement. */
@@ -54,6 +69,12 @@ export interface PlannedStatement {
    */
   scope: 'cluster' | 'database';
   sql: string;
+  /**
+   * What the statement grants or revokes: privilege entries, or one membership. A statement the
+   * server refuses is split by them (splitStatement) and reported by them.
+   */
+  entries?: PrivilegeEntry[];
+  membership?: Membership;
 }
 
 export interface GrantPlan {
@@ -128,6 +149,14 @@ function normaliseGrant(grant: Grant): Grant {
       throw new InvalidPrivilegeError('tables', undefined, 'an empty table list (omit `tables` for all)');
     for (const table of tables) assertIdentifier(table);
     return { target: 'tables', schema: grant.schema, tables, privileges } as Grant;
+  }
+  const listed = (grant as RecordedSequencesGrant).sequences;
+  if (grant.target === 'sequences' && listed !== undefined) {
+    const sequences = uniqueSorted(listed);
+    if (sequences.length === 0)
+      throw new InvalidPrivilegeError('sequences', undefined, 'an empty sequence list');
+    for (const sequence of sequences) assertIdentifier(sequence);
+    return { target: 'sequences', schema: grant.schema, sequences, privileges } as Grant;
   }
   return { target: grant.target, schema: grant.schema, privileges } as Grant;
 }
@@ -277,7 +306,7 @@ function membershipStatement(action: 'grant' | 'revoke', m: Membership, database
     action === 'grant'
       ? `GRANT ${quoteIdentifier(m.group)} TO ${quoteIdentifier(m.role)}`
       : `REVOKE ${quoteIdentifier(m.group)} FROM ${quoteIdentifier(m.role)}`;
-  return { action, database, scope: 'cluster', sql };
+  return { action, database, scope: 'cluster', sql, membership: { ...m } };
 }
 
 /** Grants deepen from database to relations; revokes go the other way round. */
@@ -291,6 +320,7 @@ interface StatementGroup {
   schema: string;
   privileges: string[];
   names: string[];
+  entries: PrivilegeEntry[];
 }
 
 /**
@@ -306,15 +336,19 @@ function renderPrivileges(
   snapshots: PrivilegeSnapshot[],
   clusterDatabase: string,
 ): PlannedStatement[] {
-  const perObject = new Map<string, { entry: PrivilegeEntry; privileges: Set<string> }>();
+  const perObject = new Map<
+    string,
+    { entry: PrivilegeEntry; privileges: Set<string>; entries: PrivilegeEntry[] }
+  >();
   for (const entry of entries) {
     const key = JSON.stringify([entry.role, entry.database, entry.kind, entry.schema, entry.name]);
-    const item = perObject.get(key) ?? { entry, privileges: new Set<string>() };
+    const item = perObject.get(key) ?? { entry, privileges: new Set<string>(), entries: [] };
+    if (!item.privileges.has(entry.privilege)) item.entries.push(entry);
     item.privileges.add(entry.privilege);
     perObject.set(key, item);
   }
   const groups = new Map<string, StatementGroup>();
-  for (const { entry, privileges } of perObject.values()) {
+  for (const { entry, privileges, entries: objectEntries } of perObject.values()) {
     const ordered = (PRIVILEGES_BY_TARGET[KIND_TARGET[entry.kind]] as readonly string[]).filter((p) =>
       privileges.has(p),
     );
@@ -335,8 +369,10 @@ function renderPrivileges(
       schema: entry.schema,
       privileges: ordered,
       names: [],
+      entries: [],
     };
     group.names.push(entry.name);
+    group.entries.push(...objectEntries);
     groups.set(key, group);
   }
   const order = action === 'grant' ? GRANT_ORDER : REVOKE_ORDER;
@@ -352,6 +388,34 @@ function renderPrivileges(
   return sorted.flatMap((group) => renderGroup(action, group, wholeSchemas, snapshots, clusterDatabase));
 }
 
+function privilegeSql(
+  action: 'grant' | 'revoke',
+  kind: ObjectKind,
+  privileges: readonly string[],
+  objects: string,
+  role: string,
+): string {
+  const list = privilegeList(KIND_TARGET[kind], privileges);
+  const grantee = quoteIdentifier(role);
+  return action === 'grant'
+    ? `GRANT ${list} ON ${objects} TO ${grantee}`
+    : `REVOKE ${list} ON ${objects} FROM ${grantee}`;
+}
+
+/** One object as SQL: `DATABASE "d"`, `SCHEMA "s"`, `TABLE "s"."t"`, `SEQUENCE "s"."q"`. */
+function objectSql(entry: Pick<PrivilegeEntry, 'kind' | 'schema' | 'name'>): string {
+  switch (entry.kind) {
+    case 'database':
+      return `DATABASE ${quoteIdentifier(entry.name)}`;
+    case 'schema':
+      return `SCHEMA ${quoteIdentifier(entry.schema)}`;
+    case 'table':
+      return `TABLE ${quoteQualified(entry.schema, entry.name)}`;
+    case 'sequence':
+      return `SEQUENCE ${quoteQualified(entry.schema, entry.name)}`;
+  }
+}
+
 function renderGroup(
   action: 'grant' | 'revoke',
   group: StatementGroup,
@@ -359,12 +423,8 @@ function renderGroup(
   snapshots: PrivilegeSnapshot[],
   clusterDatabase: string,
 ): PlannedStatement[] {
-  const privileges = privilegeList(KIND_TARGET[group.kind], group.privileges);
-  const grantee = quoteIdentifier(group.role);
-  const sql = (on: string): string =>
-    action === 'grant'
-      ? `GRANT ${privileges} ON ${on} TO ${grantee}`
-      : `REVOKE ${privileges} ON ${on} FROM ${grantee}`;
+  const sql = (objects: string): string =>
+    privilegeSql(action, group.kind, group.privileges, objects, group.role);
   if (group.kind === 'database') {
     return [
       {
@@ -372,35 +432,71 @@ function renderGroup(
         database: clusterDatabase,
         scope: 'cluster',
         sql: sql(`DATABASE ${quoteIdentifier(group.names[0]!)}`),
+        entries: group.entries,
       },
     ];
   }
-  const here = (text: string): PlannedStatement => ({
+  const here = (text: string, entries: PrivilegeEntry[]): PlannedStatement => ({
     action,
     database: group.database,
     scope: 'database',
     sql: text,
+    entries,
   });
-  if (group.kind === 'schema') return [here(sql(`SCHEMA ${quoteIdentifier(group.schema)}`))];
+  if (group.kind === 'schema') return [here(sql(`SCHEMA ${quoteIdentifier(group.schema)}`), group.entries)];
 
   const kind = group.kind;
   const names = uniqueSorted(group.names);
-  const snapshot = snapshotFor(snapshots, group.role, group.database);
-  const all = relationNames(snapshot, group.schema, kind);
+  const key = wholeSchemaKey(group.role, group.database, kind, group.schema);
+  const all = wholeSchemas.has(key)
+    ? relationNames(snapshotFor(snapshots, group.role, group.database), group.schema, kind)
+    : [];
   const whole =
-    wholeSchemas.has(wholeSchemaKey(group.role, group.database, kind, group.schema)) &&
-    names.length === all.length &&
-    all.every((name) => names.includes(name));
+    wholeSchemas.has(key) && names.length === all.length && all.every((name) => names.includes(name));
   const plural = kind === 'table' ? 'TABLES' : 'SEQUENCES';
-  if (whole) return [here(sql(`ALL ${plural} IN SCHEMA ${quoteIdentifier(group.schema)}`))];
+  if (whole) return [here(sql(`ALL ${plural} IN SCHEMA ${quoteIdentifier(group.schema)}`), group.entries)];
   const statements: PlannedStatement[] = [];
   for (let i = 0; i < names.length; i += MAX_OBJECTS_PER_STATEMENT) {
-    const objects = names
-      .slice(i, i + MAX_OBJECTS_PER_STATEMENT)
-      .map((name) => quoteQualified(group.schema, name));
-    statements.push(here(sql(`${kind === 'table' ? 'TABLE' : 'SEQUENCE'} ${objects.join(', ')}`)));
+    const chunk = names.slice(i, i + MAX_OBJECTS_PER_STATEMENT);
+    const objects = chunk.map((name) => quoteQualified(group.schema, name));
+    statements.push(
+      here(
+        sql(`${kind === 'table' ? 'TABLE' : 'SEQUENCE'} ${objects.join(', ')}`),
+        group.entries.filter((entry) => chunk.includes(entry.name)),
+      ),
+    );
   }
   return statements;
+}
+
+/**
+ * A statement the server refused, in smaller pieces that can succeed or fail on their own: one
+ * statement per object when it names several (an `ALL TABLES IN SCHEMA` included), else one per
+ * privilege when it names several; else nothing (it cannot be split). Each piece carries its own
+ * entries, runs where the statement ran, and is idempotent like it.
+ */
+export function splitStatement(statement: PlannedStatement): PlannedStatement[] {
+  const entries = statement.entries ?? [];
+  if (entries.length < 2) return [];
+  const byObject = new Map<string, PrivilegeEntry[]>();
+  for (const entry of entries) {
+    const key = JSON.stringify([entry.role, entry.kind, entry.schema, entry.name]);
+    byObject.set(key, [...(byObject.get(key) ?? []), entry]);
+  }
+  const parts = byObject.size > 1 ? [...byObject.values()] : entries.map((entry) => [entry]);
+  return parts.map((part) => {
+    const first = part[0]!;
+    const privileges = (PRIVILEGES_BY_TARGET[KIND_TARGET[first.kind]] as readonly string[]).filter((p) =>
+      part.some((entry) => entry.privilege === p),
+    );
+    return {
+      action: statement.action,
+      database: statement.database,
+      scope: statement.scope,
+      sql: privilegeSql(statement.action, first.kind, privileges, objectSql(first), first.role),
+      entries: part,
+    };
+  });
 }
 
 export type { AccessTarget, CatalogQuery, MissingObject, PrivilegeEntry, PrivilegeSnapshot };

@@ -208,8 +208,11 @@ export function expand(target: AccessTarget, snapshot: PrivilegeSnapshot): Expan
       }
     } else if (grant.target === 'sequences') {
       const privileges = concretePrivileges('sequences', grant.privileges, version);
-      result.wholeSchemas.add(wholeSchemaKey(role, database, 'sequence', schema));
-      for (const name of relationNames(snapshot, schema, 'sequence'))
+      const inSchema = relationNames(snapshot, schema, 'sequence');
+      // A list only in a recorded grant (RecordedSequencesGrant): the sequences that were in force.
+      const listed = (grant as { sequences?: readonly string[] }).sequences;
+      if (listed === undefined) result.wholeSchemas.add(wholeSchemaKey(role, database, 'sequence', schema));
+      for (const name of listed === undefined ? inSchema : listed.filter((n) => inSchema.includes(n)))
         push('sequence', schema, name, privileges);
     } else {
       throw new InvalidPrivilegeError(String((grant as { target: unknown }).target), undefined);

@@ -4,7 +4,21 @@
 // name that must be SQL text goes through quoteIdentifier (identifiers.ts).
 import type pg from 'pg';
 import { currentPrivileges, type Queryable } from './catalog.ts';
-import { type AccessRecord, catalogQueries, type PlannedStatement, planGrants } from './grant-plan.ts';
+import {
+  type AccessRecord,
+  catalogQueries,
+  type PlannedStatement,
+  planGrants,
+  splitStatement,
+} from './grant-plan.ts';
+import {
+  type AdminFacts,
+  GrantNotPermittedError,
+  type GrantRefusal,
+  isRefusalCode,
+  PERMISSION_DENIED,
+  refusalOf,
+} from './grant-refusals.ts';
 import { assertManageableRole, quoteIdentifier } from './identifiers.ts';
 import { absentSnapshot, type PrivilegeSnapshot } from './privilege-set.ts';
 import { type ReassignResult, reassignOwned } from './reassign-owned.ts';
@@ -103,6 +117,41 @@ export class AdminPrincipalError extends RoleConflictError {
   }
 }
 
+/**
+ * pgaadauth_create_principal_with_oid could not validate the object ID against Microsoft Entra ID
+ * (Microsoft Graph): Azure answers XX000 "Could not validate AAD user <oid> because its name is not
+ * found in the tenant", or names an incorrect object type, or fails to reach Graph at all. It
+ * happens for a while after an identity is created (replication), when the server cannot reach
+ * Entra, or for an object of another tenant. Nothing was created; retrying later may succeed.
+ */
+export class PrincipalNotValidatedError extends Error {
+  override readonly name = 'PrincipalNotValidatedError';
+  readonly reason = 'PrincipalNotValidated';
+  readonly principalId: string;
+  /** What the server said. */
+  readonly serverMessage: string;
+
+  constructor(principalId: string, cause: unknown) {
+    const serverMessage = (cause as Error)?.message ?? String(cause);
+    super(
+      `the server could not validate object ID ${principalId} with Microsoft Entra ID: ${serverMessage}`,
+      { cause },
+    );
+    this.principalId = principalId;
+    this.serverMessage = serverMessage;
+  }
+}
+
+/**
+ * Azure's pgaadauth fails with XX000 (internal_error) when it cannot validate the object; told
+ * apart from other internal errors by what it says.
+ */
+export function isPrincipalValidationFailure(error: unknown): boolean {
+  if (sqlState(error) !== 'XX000') return false;
+  const message = (error as Error)?.message ?? '';
+  return /could not validate|not found in the tenant|object type|validate (the )?user/i.test(message);
+}
+
 export interface EnsurePrincipalInput {
   /** The role name wanted for the identity. */
   role: string;
@@ -154,7 +203,7 @@ interface FindRow {
 /**
  * Makes sure the identity has an Entra principal role, creating it only when the identity has none.
  * Must run in database `postgres` as an Entra admin. Throws RoleConflictError (AdminPrincipalError
- * when the identity is an Entra admin of the server), ReservedRoleError.
+ * when the identity is an Entra admin of the server), ReservedRoleError, PrincipalNotValidatedError.
  */
 export async function ensurePrincipal(db: Queryable, input: EnsurePrincipalInput): Promise<EnsuredPrincipal> {
   assertManageableRole(input.role);
@@ -183,6 +232,7 @@ export async function ensurePrincipal(db: Queryable, input: EnsurePrincipalInput
       ]);
       return { role: input.role, created: true, adoptedExisting: false, loginRestored: false };
     } catch (error) {
+      if (isPrincipalValidationFailure(error)) throw new PrincipalNotValidatedError(input.principalId, error);
       // Created concurrently (another replica, a retried reconcile): look again, once.
       if (sqlState(error) !== '42710' || attempt > 0) throw error;
     }
@@ -191,12 +241,27 @@ export async function ensurePrincipal(db: Queryable, input: EnsurePrincipalInput
 
 // --- applyPlan ---
 
+export interface ApplyOptions {
+  /**
+   * Statements the server refuses (grant-refusals.ts: 42501, or success with warning 01007/01006)
+   * are left out, split down to the objects and privileges really refused, and reported in
+   * `refused`; everything else is committed. Without it a refusal rolls the database's
+   * transaction back and throws a GrantNotPermittedError (all or nothing: deletion, release).
+   */
+  keepGoing?: boolean;
+}
+
 export interface ApplyResult {
+  /** Statements that took effect (after a refusal, the pieces of split statements that did). */
   executed: number;
   /** Databases written to, in order. */
   databases: string[];
   /** WARNINGs the server sent, e.g. "no privileges were granted" when the admin lacks grant option. */
   warnings: string[];
+  /** With `keepGoing`: what the server refused, one object (and privilege) each, with its owner. */
+  refused: GrantRefusal[];
+  /** With refusals: who the admin is on the server, for the advice (grantNotPermittedMessage). */
+  admin?: AdminFacts;
 }
 
 export class ApplyError extends Error {
@@ -222,19 +287,21 @@ export class ApplyError extends Error {
  * Runs the statements, one transaction per database in order of first appearance: a failure leaves
  * that database as it was (the caller then keeps its old `applied` record). Statements of separate
  * databases are not atomic together; the planner puts revokes first, so a partial run never
- * grants more than asked.
+ * grants more than asked. A GRANT or REVOKE the server refuses (an error, or a warning that it did
+ * less than asked) never counts as done: see ApplyOptions.keepGoing.
  */
 export async function applyPlan(
   poolFor: PoolFor,
   statements: readonly PlannedStatement[],
+  options: ApplyOptions = {},
 ): Promise<ApplyResult> {
-  const result: ApplyResult = { executed: 0, databases: [], warnings: [] };
+  const result: ApplyResult = { executed: 0, databases: [], warnings: [], refused: [] };
   const byDatabase = new Map<string, PlannedStatement[]>();
   for (const statement of statements) {
     byDatabase.set(statement.database, [...(byDatabase.get(statement.database) ?? []), statement]);
   }
   for (const [database, batch] of byDatabase) {
-    await inTransaction(poolFor(database), database, batch, result);
+    await inTransaction(poolFor(database), database, batch, result, options.keepGoing === true);
     result.databases.push(database);
   }
   return result;
@@ -246,14 +313,86 @@ export async function applyPlan(
  */
 const GRANT_LOCK = [0x656e7472, 1] as const;
 
+/** What node-postgres hands a 'notice' listener (pg-protocol's NoticeMessage), as far as used here. */
+interface NoticeMessage {
+  severity?: string | undefined;
+  code?: string | undefined;
+  message?: string | undefined;
+}
+
+/** A statement the server refused: its SQLSTATE and message. */
+interface Refused {
+  code: string;
+  message: string;
+}
+
+const SAVEPOINT = 'entra_access_statement';
+
+/**
+ * Runs one statement; undefined when it did all it was asked, else how it was refused (an error
+ * 42501, or a warning 01007/01006 among `notices`, which the caller empties first). Any other
+ * error is thrown.
+ */
+async function runStatement(
+  client: pg.PoolClient,
+  sql: string,
+  notices: NoticeMessage[],
+): Promise<Refused | undefined> {
+  notices.length = 0;
+  try {
+    await client.query(sql);
+  } catch (error) {
+    const code = sqlState(error);
+    if (code === PERMISSION_DENIED) return { code, message: (error as Error).message };
+    throw error;
+  }
+  const warning = notices.find((notice) => isRefusalCode(notice.code));
+  return warning ? { code: warning.code ?? '', message: warning.message ?? '' } : undefined;
+}
+
+async function begin(client: pg.PoolClient): Promise<void> {
+  await client.query('BEGIN');
+  // GRANT/REVOKE update catalog rows; never wait long behind an application's lock.
+  await client.query("SET LOCAL lock_timeout = '10s'");
+  // Two GRANTs on one object (the database's datacl, a schema's nspacl) from concurrent
+  // transactions fail with "tuple concurrently updated" rather than wait: reconciles of
+  // resources sharing a database (every worker, every replica) take turns here instead.
+  await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...GRANT_LOCK]);
+}
+
+// The owner of a refused object, for the message (and who the admin is).
+const OWNER_OF = `
+  SELECT CASE $1
+           WHEN 'database' THEN (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $3)
+           WHEN 'schema' THEN (SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = $2)
+           WHEN 'role' THEN NULL
+           ELSE (SELECT pg_get_userbyid(c.relowner) FROM pg_class c
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = $2 AND c.relname = $3)
+         END::text AS owner`;
+const ADMIN_FACTS = `
+  SELECT current_user::text AS role,
+         (SELECT pg_has_role(current_user, r.oid, 'MEMBER') FROM pg_roles r
+           WHERE r.rolname = 'azure_pg_admin') AS azure_pg_admin`;
+
+/**
+ * The statements of one database in one transaction. The common case costs nothing extra: all
+ * statements in a row, then COMMIT. When the server refuses one, the transaction is rolled back
+ * and run again statement by statement, each under a savepoint, a refused one split
+ * (splitStatement) until what is refused is known object by object; then, with `keepGoing`, what
+ * was not refused is committed, else nothing is and a GrantNotPermittedError says why.
+ */
 async function inTransaction(
   pool: pg.Pool,
   database: string,
   batch: PlannedStatement[],
   result: ApplyResult,
+  keepGoing: boolean,
 ): Promise<void> {
   const client = await pool.connect();
-  const onNotice = (notice: { severity?: string | undefined; message?: string | undefined }): void => {
+  const notices: NoticeMessage[] = [];
+  const onNotice = (notice: NoticeMessage): void => {
+    notices.push(notice);
     if (notice.severity === 'WARNING') result.warnings.push(notice.message ?? '');
   };
   let broken = false;
@@ -265,21 +404,73 @@ async function inTransaction(
   client.on('error', onError);
   let current = 'BEGIN';
   try {
-    await client.query('BEGIN');
-    // GRANT/REVOKE update catalog rows; never wait long behind an application's lock.
-    await client.query("SET LOCAL lock_timeout = '10s'");
-    // Two GRANTs on one object (the database's datacl, a schema's nspacl) from concurrent
-    // transactions fail with "tuple concurrently updated" rather than wait: reconciles of
-    // resources sharing a database (every worker, every replica) take turns here instead.
-    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...GRANT_LOCK]);
+    await begin(client);
+    let refusedOnce = false;
     for (const statement of batch) {
       current = statement.sql;
-      await client.query(statement.sql);
+      if (await runStatement(client, statement.sql, notices)) {
+        refusedOnce = true;
+        break;
+      }
+    }
+    if (!refusedOnce) {
+      current = 'COMMIT';
+      await client.query('COMMIT');
+      result.executed += batch.length;
+      return;
+    }
+
+    current = 'ROLLBACK';
+    await client.query('ROLLBACK');
+    current = 'BEGIN';
+    await begin(client);
+    const refused: GrantRefusal[] = [];
+    let executed = 0;
+    const attempt = async (statement: PlannedStatement): Promise<void> => {
+      current = statement.sql;
+      await client.query(`SAVEPOINT ${SAVEPOINT}`);
+      const refusal = await runStatement(client, statement.sql, notices);
+      if (!refusal) {
+        await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+        executed++;
+        return;
+      }
+      await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
+      await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+      // Several objects: find which are refused. One object: 42501 refuses all its privileges
+      // (the admin holds none), but a warning may be partial: find which privileges.
+      const objects = new Set(
+        (statement.entries ?? []).map((e) => JSON.stringify([e.kind, e.schema, e.name])),
+      );
+      const pieces = objects.size > 1 || refusal.code !== PERMISSION_DENIED ? splitStatement(statement) : [];
+      if (pieces.length > 0) {
+        for (const piece of pieces) await attempt(piece);
+        return;
+      }
+      const object = refusalOf(statement, refusal.code, refusal.message).object;
+      const owner = await client.query<{ owner: string | null }>(OWNER_OF, [
+        object.kind,
+        object.schema,
+        object.name,
+      ]);
+      refused.push(refusalOf(statement, refusal.code, refusal.message, owner.rows[0]?.owner ?? undefined));
+    };
+    for (const statement of batch) await attempt(statement);
+    const admin = (await client.query<{ role: string; azure_pg_admin: boolean | null }>(ADMIN_FACTS))
+      .rows[0]!;
+    const facts: AdminFacts = { role: admin.role, azurePgAdmin: admin.azure_pg_admin ?? undefined };
+    if (!keepGoing) {
+      current = 'ROLLBACK';
+      await client.query('ROLLBACK');
+      throw new GrantNotPermittedError(database, refused, facts);
     }
     current = 'COMMIT';
     await client.query('COMMIT');
-    result.executed += batch.length;
+    result.executed += executed;
+    result.refused.push(...refused);
+    result.admin = facts;
   } catch (error) {
+    if (error instanceof GrantNotPermittedError) throw error;
     await client.query('ROLLBACK').catch(() => {
       broken = true;
     });

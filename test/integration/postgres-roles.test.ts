@@ -376,7 +376,7 @@ describe.skipIf(!harness)('PostgreSQL roles and grants as the Entra admin, throu
       ['database', `GRANT USAGE ON SCHEMA "app" TO ${q(appRole)}`],
       ['database', `GRANT SELECT ON TABLE "app"."orders", "app"."payments" TO ${q(appRole)}`],
     ]);
-    expect(result).toEqual({ executed: 3, databases: [database], warnings: [] });
+    expect(result).toEqual({ executed: 3, databases: [database], warnings: [], refused: [] });
     applied = plan.applied;
 
     await asApp(async (client) => {
@@ -433,7 +433,13 @@ describe.skipIf(!harness)('PostgreSQL roles and grants as the Entra admin, throu
     const desired: AccessRecord = { role: appRole, database, memberOf: [group], grants: grantsFor() };
     const { plan } = await reconcile(desired, applied);
     expect(plan.statements).toEqual([
-      { action: 'grant', scope: 'cluster', database, sql: `GRANT ${q(group)} TO ${q(appRole)}` },
+      {
+        action: 'grant',
+        scope: 'cluster',
+        database,
+        sql: `GRANT ${q(group)} TO ${q(appRole)}`,
+        membership: { role: appRole, group },
+      },
     ]);
     applied = plan.applied;
     const members = await superuser.query(
