@@ -14,9 +14,11 @@
 // Azure and the harness: on Azure, azure_pg_admin's members may manage roles and objects of any
 // non-restricted role, so the admin may already have the app role's privileges; the receiving role,
 // made by the admin (CREATE ROLE), is lent as anywhere. The harness's stand-ins
-// (test/harness/pgaadauth-standins.sql) give the admin ADMIN OPTION, without INHERIT or SET, on the
-// principals it creates, so both memberships are lent there. Ending the role's sessions needs its
-// privileges too; where that is refused (42501) the check before DROP OWNED still guards the data.
+// (test/harness/pgaadauth-standins.sql) model that with memberships: azure_pg_admin is a member
+// (INHERIT, not SET) of every principal, so the admin has the app role's privileges and only the
+// receiving role (ADMIN OPTION from CREATE ROLE, without INHERIT or SET) is lent. Ending the role's
+// sessions needs its privileges too; where that is refused (42501) the check before DROP OWNED
+// still guards the data.
 import type pg from 'pg';
 import { assertManageableRole, quoteIdentifier } from './identifiers.ts';
 
