@@ -221,6 +221,11 @@ describe.skipIf(!harness)('SQL injection through names, end to end in the real P
       (p) => ({ roleName: `r-${suffix}`, grants: [{ target: 'database', privileges: [p] }] }),
       /privileges/,
     ],
+    [
+      'spec.ownedObjects.reassignTo',
+      (p) => ({ roleName: `r-${suffix}`, ownedObjects: { policy: 'Reassign', reassignTo: p } }),
+      /reassignTo/,
+    ],
   ];
 
   it(`the CRD refuses ${ATTACKS.length} injection payloads in each of ${FIELDS.length} fields with a 422, and the catalog does not change`, async () => {
