@@ -1,14 +1,19 @@
 // Scenarios 2 and 3, at scale: one `entra-access run` process with both roles (webhook and
 // controller, both caching) against the harness with N namespaces, M ServiceAccounts and K
 // EntraDatabaseAccess over I identities (spread over S subscriptions), the emulator answering ARM
-// with 50 ms latency and throttling FIC writes at Azure's documented rates.
+// with 50 ms latency and throttling reads and writes at Azure's documented rates (its default).
 // Measures: time to all Ready; ARM reads/writes/429s and token requests (emulator counters); SQL
 // statements and DDL (PostgreSQL statement log, log_statement=all, lines of the operator's admin
-// role); then one full no-change resync (short --resync-period) and its deltas; then RSS and heap.
+// role); then one full no-change resync (short --resync-period), its deltas and its ARM read rates
+// per identity and per subscription; then RSS and heap.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { AzureEmulatorClient, type CountersSnapshot } from '../test/harness/azure-emulator/client.ts';
+import {
+  AzureEmulatorClient,
+  type CountersSnapshot,
+  type RateLimits,
+} from '../test/harness/azure-emulator/client.ts';
 import type { HarnessInfo } from '../test/harness/harness.ts';
 import {
   createAccess,
@@ -30,6 +35,10 @@ export interface Costs {
   armReads: number;
   armWrites: number;
   arm429: number;
+  /** ARM requests by operation (identityGet, ficList, ficGet, ficPut, ficDelete). */
+  armByOperation: Record<string, number>;
+  /** 429s by the limit that refused them (`list/perResource`, …; `injected` for a fault rule). */
+  arm429ByLimit: Record<string, number>;
   tokenRequests: number;
   tokenRequestsByScope: Record<string, number>;
   sqlStatements: number;
@@ -37,15 +46,23 @@ export interface Costs {
   reconciles: number;
 }
 
+/** ARM reads per second during the resync: the mean over identities (subscriptions) and the largest. */
+export interface ReadRates {
+  perIdentity: { mean: number; max: number };
+  perSubscription: { mean: number; max: number };
+}
+
 export interface ScaleResults {
   params: ScaleParams;
+  /** The emulator's ARM limits during the run (Azure's documented ones unless changed). */
+  armLimits: RateLimits;
   setupSec: { objects: number };
   controller: {
     timeToAllReadySec: number | null;
     ready: number;
     total: Costs;
     perResource: Record<string, number>;
-    resync: Costs & { waitedSec: number; complete: boolean };
+    resync: Costs & { waitedSec: number; complete: boolean; readRates: ReadRates };
   };
   memory: {
     afterStart: { rssBytes: number; heapUsedBytes: number };
@@ -104,20 +121,42 @@ function costs(
   sql: StatementCounts,
   reconciles: number,
 ): Costs {
-  const byScope: Record<string, number> = {};
-  for (const [scope, n] of Object.entries(after.token.byScope)) {
-    const delta = n - (before.token.byScope[scope] ?? 0);
-    if (delta) byScope[scope] = delta;
-  }
   return {
     armReads: after.arm.reads - before.arm.reads,
     armWrites: after.arm.writes - before.arm.writes,
     arm429: (after.arm.byStatus['429'] ?? 0) - (before.arm.byStatus['429'] ?? 0),
+    armByOperation: deltas(before.arm.byOperation, after.arm.byOperation),
+    arm429ByLimit: deltas(before.arm.throttled.byLimit, after.arm.throttled.byLimit),
     tokenRequests: after.token.total - before.token.total,
-    tokenRequestsByScope: byScope,
+    tokenRequestsByScope: deltas(before.token.byScope, after.token.byScope),
     sqlStatements: sql.statements,
     ddl: sql.ddl,
     reconciles,
+  };
+}
+
+/** after − before, key by key, leaving out zeros. */
+function deltas(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, n] of Object.entries(after)) {
+    const delta = n - (before[key] ?? 0);
+    if (delta) out[key] = delta;
+  }
+  return out;
+}
+
+/** Reads per second over `seconds` by each of `keys` (those with none count as 0). */
+function rates(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  keys: string[],
+  seconds: number,
+): { mean: number; max: number } {
+  const per = keys.map((key) => ((after[key] ?? 0) - (before[key] ?? 0)) / Math.max(1, seconds));
+  const round = (n: number) => Math.round(n * 1000) / 1000;
+  return {
+    mean: round(per.reduce((a, b) => a + b, 0) / Math.max(1, per.length)),
+    max: round(Math.max(0, ...per)),
   };
 }
 
@@ -198,12 +237,8 @@ export async function benchScale(
   );
 
   await emulator.addFault({ target: 'arm', latencyMs: params.armLatencyMs });
-  await emulator.setConfig({
-    rateLimits: {
-      perSubscriptionWritesPerSecond: params.perSubscriptionWritesPerSecond,
-      perIdentityWritesPerSecond: params.perIdentityWritesPerSecond,
-    },
-  });
+  // Azure's read and write limits are the emulator's default; recorded with the results.
+  const armLimits = (await emulator.getConfig()).rateLimits;
 
   const operator = await startEntraAccess(info, {
     name: 'operator-scale',
@@ -301,10 +336,25 @@ export async function benchScale(
     }
     const counters3 = await emulator.counters();
     const sql3 = countStatements(logFile, admin, sql2.size);
+    const waitedSec = (Date.now() - resyncStarted) / 1000;
     const resync = {
       ...costs(counters2, counters3, sql3, reconciles3 - reconciles2),
-      waitedSec: (Date.now() - resyncStarted) / 1000,
+      waitedSec,
       complete: reconciles3 - reconciles2 >= accesses.length,
+      readRates: {
+        perIdentity: rates(
+          counters2.arm.readsByIdentity,
+          counters3.arm.readsByIdentity,
+          identities.map((i) => i.id.toLowerCase()),
+          waitedSec,
+        ),
+        perSubscription: rates(
+          counters2.arm.readsBySubscription,
+          counters3.arm.readsBySubscription,
+          Array.from({ length: params.subscriptions }, (_, n) => subscriptionId(n).toLowerCase()),
+          waitedSec,
+        ),
+      },
     };
     log(`scale: resync ${JSON.stringify(resync)}`);
 
@@ -339,6 +389,7 @@ export async function benchScale(
     }
     return {
       params,
+      armLimits,
       setupSec: { objects: objectsSec },
       controller: { timeToAllReadySec, ready, total, perResource, resync },
       memory: {
@@ -355,6 +406,5 @@ export async function benchScale(
     await operator.stop();
     await superuserQuery(info, `ALTER ROLE "${admin}" RESET log_statement`).catch(() => {});
     await emulator.clearFaults().catch(() => {});
-    await emulator.setConfig({ rateLimits: {} }).catch(() => {});
   }
 }

@@ -10,9 +10,6 @@ export interface ScaleParams {
   /** Identities are spread over this many subscriptions (FIC writes are paced per subscription). */
   subscriptions: number;
   armLatencyMs: number;
-  /** The emulator's write limits, as Azure documents them. */
-  perSubscriptionWritesPerSecond: number;
-  perIdentityWritesPerSecond: number;
   /** --max-concurrent-reconciles of the operator. */
   concurrency: number;
   readyTimeoutSec: number;
@@ -71,8 +68,6 @@ export function benchParams(env: NodeJS.ProcessEnv = process.env): BenchParams {
       identities: num('BENCH_IDENTITIES', quick ? 10 : 100),
       subscriptions: num('BENCH_SUBSCRIPTIONS', 5),
       armLatencyMs: num('BENCH_ARM_LATENCY_MS', 50),
-      perSubscriptionWritesPerSecond: num('BENCH_SUB_WRITES_PER_SEC', 2),
-      perIdentityWritesPerSecond: num('BENCH_IDENTITY_WRITES_PER_SEC', 0.25),
       concurrency: num('BENCH_CONCURRENCY', 4),
       readyTimeoutSec: num('BENCH_READY_TIMEOUT_SEC', quick ? 300 : 600),
       resyncPeriodSec: num('BENCH_RESYNC_SEC', quick ? 60 : 90),
