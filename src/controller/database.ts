@@ -7,8 +7,10 @@ import { DEFAULT_PORT, DEFAULT_SSL_MODE, DEFAULT_SSL_ROOT_CERT_KEY } from '../ap
 import type { TokenSource } from '../azure/credentials.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type AccessRecord, catalogQueries, planGrants } from '../postgres/grant-plan.ts';
+import type { AdminFacts, GrantRefusal } from '../postgres/grant-refusals.ts';
 import { PoolRegistry, type PoolTarget } from '../postgres/pools.ts';
 import type { MissingObject } from '../postgres/privilege-set.ts';
+import { recordInForce } from '../postgres/record-in-force.ts';
 import {
   ADMIN_DATABASE,
   applyPlan,
@@ -45,6 +47,13 @@ export interface DatabaseOps {
     applied: AppliedStatus;
     /** Objects the grants or memberOf name that do not exist: not granted, the rest is. */
     missing?: MissingObject[];
+    /**
+     * Grants (and revokes) the server refused the admin: not in force, and not in `applied`,
+     * which records what is; the rest was applied.
+     */
+    refused?: GrantRefusal[];
+    /** Who the admin is on the server, when something was refused (for the advice). */
+    admin?: AdminFacts;
   }>;
   remove(input: {
     server: EntraDatabaseServer;
@@ -52,7 +61,17 @@ export interface DatabaseOps {
     dropRole: boolean;
     /** With dropRole false: what the others sharing the role still ask for, never revoked. */
     keep?: SharedRoleRequest[];
-  }): Promise<{ dropped: boolean; ownedObjects: string[] }>;
+    /**
+     * With dropRole: spec.ownedObjects Reassign's role, which receives what the role owns so the
+     * role can be dropped. Undefined (Keep): a role that owns objects is kept without login.
+     */
+    reassignTo?: string | undefined;
+  }): Promise<{
+    dropped: boolean;
+    ownedObjects: string[];
+    /** With reassignTo: how many objects changed owner, and in which databases. */
+    reassigned?: { objects: number; databases: string[] };
+  }>;
 }
 
 /**
@@ -204,16 +223,32 @@ export class PostgresDatabase implements DatabaseOps, ServerProbe {
       // applied anyway. That is friendlier (a missing table the app's migrations create later
       // does not hold back CONNECT and the other grants) and just as idempotent: the next
       // reconcile plans only what is still missing. The caller reports `missing` and retries.
-      await applyPlan(poolFor, plan.statements);
+      // The same goes for what the server refuses the admin (an object owned by a role it may
+      // not grant on): the rest is applied, and `applied` records exactly what is in force.
+      const result = await applyPlan(poolFor, plan.statements, { keepGoing: true });
+      const applied: AppliedStatus = {
+        server: input.server.metadata.name ?? '',
+        principalId: input.principalId,
+        ...plan.applied,
+      };
+      if (result.refused.length > 0) {
+        const snapshot = snapshots.find((s) => s.role === desired.role && s.database === desired.database);
+        const inForce = recordInForce({
+          desired,
+          snapshot: snapshot!,
+          refused: result.refused.map((refusal) => refusal.statement),
+        });
+        // A revoke refused in the database the spec moved away from cannot be recorded with the
+        // new one: the earlier record stays, and the next reconcile tries that revoke again.
+        if (inForce.elsewhere.length > 0 && input.applied) Object.assign(applied, input.applied);
+        else Object.assign(applied, inForce.record);
+      }
       return {
         user: principal.role,
         adoptedExisting: principal.adoptedExisting,
-        applied: {
-          server: input.server.metadata.name ?? '',
-          principalId: input.principalId,
-          ...plan.applied,
-        },
+        applied,
         missing: plan.missing,
+        ...(result.refused.length > 0 ? { refused: result.refused, admin: result.admin } : {}),
       };
     } catch (error) {
       // The role was made in this call and the grants failed: hand back a record of the role
@@ -239,8 +274,21 @@ export class PostgresDatabase implements DatabaseOps, ServerProbe {
     if (!record) return { dropped: true, ownedObjects: [] };
     const poolFor = await this.#poolFor(input.server);
     if (input.dropRole) {
-      const result = await dropRole(poolFor, { role: record.role, applied: record });
-      if (result.dropped) return { dropped: true, ownedObjects: [] };
+      const result = await dropRole(poolFor, {
+        role: record.role,
+        applied: record,
+        reassignTo: input.reassignTo,
+      });
+      if (result.dropped) {
+        const reassigned = result.reassigned;
+        return {
+          dropped: true,
+          ownedObjects: [],
+          ...(reassigned
+            ? { reassigned: { objects: reassigned.objects, databases: reassigned.databases } }
+            : {}),
+        };
+      }
       const owned =
         result.reason === 'RoleOwnsObjects'
           ? result.objects.map((o) => (o.database ? `${o.description} in ${o.database}` : o.description))

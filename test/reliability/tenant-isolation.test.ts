@@ -684,6 +684,36 @@ describe.skipIf(!harness)('tenant isolation: a tenant with edit rights in its na
         options: { ...base, serviceAccountName: 'sa-lax', serverRef: srvLax, memberOf: [roleB] },
         reason: 'MemberOfNotAllowed',
       },
+      // Giving its objects to a role on deletion (spec.ownedObjects) is held to memberOf's rules: a
+      // SECURITY DEFINER function it made would then run as that role.
+      {
+        what: 'give its objects to a group role the server does not allow',
+        name: 'o-vault',
+        options: { ...base, ownedObjects: { policy: 'Reassign', reassignTo: vault } },
+        reason: 'ReassignTargetNotAllowed',
+      },
+      {
+        what: "give its objects to B's login role, listed by the server",
+        name: 'lax-o-role-b',
+        options: {
+          ...base,
+          serviceAccountName: 'sa-lax',
+          serverRef: srvLax,
+          ownedObjects: { policy: 'Reassign', reassignTo: roleB },
+        },
+        reason: 'ReassignTargetNotAllowed',
+      },
+      {
+        what: "give its objects to the operator's admin role, listed by the server",
+        name: 'lax-o-admin',
+        options: {
+          ...base,
+          serviceAccountName: 'sa-lax',
+          serverRef: srvLax,
+          ownedObjects: { policy: 'Reassign', reassignTo: adminRole },
+        },
+        reason: 'ReassignTargetNotAllowed',
+      },
     ];
     for (const { name, options } of attempts) await tenantCreates(name, options);
     const reasons: Record<string, string | undefined> = {};

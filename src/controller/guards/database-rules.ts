@@ -1,11 +1,17 @@
 // The admission rules of EntraDatabaseAccess beyond the binding ones (docs/design.md §5.3): the
-// server exists and allows this namespace and database, memberOf stays within what the server
-// allows and never reaches an administrative role or another identity's login role, and the role
-// name is neither reserved nor another identity's. Pure: plain data and indexes in, a verdict out.
+// server exists and allows this namespace and database, memberOf and the role that receives the
+// role's objects on deletion (ownedObjects.reassignTo) stay within what the server allows and never
+// reach an administrative role or another identity's login role, and the role name is neither
+// reserved nor another identity's. Pure: plain data and indexes in, a verdict out.
 import type { BindingIndex } from '../../api/binding-index.ts';
 import { bindingOf } from '../../api/binding-index.ts';
 import { ACCESS_KIND, Reason } from '../../api/constants.ts';
-import { type EntraDatabaseAccess, type EntraDatabaseServer, isReservedRoleName } from '../../api/types.ts';
+import {
+  type EntraDatabaseAccess,
+  type EntraDatabaseServer,
+  isReservedRoleName,
+  reassignTargetOf,
+} from '../../api/types.ts';
 import {
   claimCameFirst,
   claimOf,
@@ -73,7 +79,10 @@ const databaseAllowed: Rule<DatabaseRuleInput> = ({ access, server }) => {
  * platform team's list, and one wrong entry must not hand a tenant the server or another tenant.
  * pg_* predefined roles (pg_read_all_data, pg_monitor) stay the platform team's choice.
  */
-function neverGrantable(group: string, input: DatabaseRuleInput): string | undefined {
+function neverGrantable(
+  group: string,
+  input: Pick<DatabaseRuleInput, 'access' | 'claim' | 'server' | 'roles'>,
+): string | undefined {
   const { access, claim, server, roles } = input;
   const lower = group.toLowerCase();
   if (server && lower === server.spec.adminRole.toLowerCase()) return "the server's admin role";
@@ -112,6 +121,41 @@ const memberOfAllowed: Rule<DatabaseRuleInput> = ({ access, server }) => {
   };
 };
 
+/**
+ * spec.ownedObjects.reassignTo, with policy Reassign: the role that becomes the owner of the
+ * role's objects when the resource is deleted. It is held to memberOf's rules: the server's
+ * allowedMemberOf must list it, so a tenant can hand its objects only to a role it could join
+ * anyway. That matters: a SECURITY DEFINER function the app made runs as its owner, so giving it to
+ * a role is acting as that role. The same roles are never allowed (admin, reserved, the resource's
+ * own, another identity's login role), and pg_* roles neither: they are for reading, not owning.
+ * Run at admission and again at deletion, when the reassignment happens (the server's list may
+ * have changed since).
+ */
+export function reassignTargetRefusal(
+  input: Pick<DatabaseRuleInput, 'access' | 'claim' | 'server' | 'roles'>,
+): Refusal | undefined {
+  const { access, server } = input;
+  const target = reassignTargetOf(access.spec);
+  if (target === undefined) return undefined;
+  const why = isReservedRoleName(target)
+    ? 'a role reserved by PostgreSQL or Azure'
+    : neverGrantable(target, input);
+  if (why) {
+    return {
+      reason: Reason.ReassignTargetNotAllowed,
+      message: `spec.ownedObjects.reassignTo ${target} not allowed: it is ${why}, which entra-access never gives objects to, whatever spec.allowedMemberOf of EntraDatabaseServer ${access.spec.serverRef} lists; name a group role of the app, or set spec.ownedObjects.policy to Keep`,
+    };
+  }
+  const allowedGroups = server?.spec.allowedMemberOf ?? [];
+  if (allowedGroups.includes(target)) return undefined;
+  return {
+    reason: Reason.ReassignTargetNotAllowed,
+    message: `spec.ownedObjects.reassignTo ${target} not allowed by EntraDatabaseServer ${access.spec.serverRef} (spec.allowedMemberOf: [${allowedGroups.join(', ')}]): ask a platform admin to allow it, or set spec.ownedObjects.policy to Keep`,
+  };
+}
+
+const reassignTargetAllowed: Rule<DatabaseRuleInput> = (input) => reassignTargetRefusal(input);
+
 const roleNameNotReserved: Rule<DatabaseRuleInput> = ({ access, server }) => {
   const roleName = roleNameOf(access);
   if (!isReservedRoleName(roleName) && roleName.toLowerCase() !== server?.spec.adminRole.toLowerCase())
@@ -148,6 +192,7 @@ export const DATABASE_ACCESS_RULES: ReadonlyArray<Rule<DatabaseRuleInput>> = [
   databaseAllowed,
   memberOfNeverGrantable,
   memberOfAllowed,
+  reassignTargetAllowed,
   roleNameNotReserved,
   roleNameFree,
   serviceAccountUnclaimed,

@@ -2,7 +2,8 @@
 // steps (identity, federated credential, ServiceAccount, database role) and its clean-up. What it
 // shares with other kinds (the first three steps, the binding rules, the binding index) lives in
 // steps/ and guards/; what is here is what only a database access has: a PostgreSQL role that
-// several resources of one identity share on a server.
+// several resources of one identity share on a server, and what becomes of the objects it owns
+// when the last of them is deleted (spec.ownedObjects).
 import type * as k8s from '@kubernetes/client-node';
 import type { BindingIndex } from '../../api/binding-index.ts';
 import { ACCESS_KIND, ACCESS_PLURAL, Reason } from '../../api/constants.ts';
@@ -12,15 +13,15 @@ import type {
   EntraDatabaseAccessStatus,
   EntraDatabaseServer,
 } from '../../api/types.ts';
-import { DEFAULT_DELETION_POLICY } from '../../api/types.ts';
+import { DEFAULT_DELETION_POLICY, reassignTargetOf } from '../../api/types.ts';
 import { sameIdentityId } from '../../azure/identity-id.ts';
 import type { ManagedIdentities } from '../../azure/managed-identities.ts';
 import type { InformerCache } from '../../kube/informer-cache.ts';
 import type { DatabaseOps, SharedRoleRequest } from '../database.ts';
-import type { DatabaseRoleIndex } from '../database-role-index.ts';
+import { claimOf, type DatabaseRoleIndex } from '../database-role-index.ts';
 import { namespaceView, type OperatorIdentity } from '../guards/binding-rules.ts';
 import type { Refusal } from '../guards/chain.ts';
-import { checkAccess } from '../guards/database-rules.ts';
+import { checkAccess, reassignTargetRefusal } from '../guards/database-rules.ts';
 import type { KindDefinition } from '../reconcile/object-reconciler.ts';
 import type { IdentityState } from '../steps/binding-object.ts';
 import { databaseRoleStep, type ReleasedRole } from '../steps/database-role.ts';
@@ -48,6 +49,20 @@ export interface DatabaseAccessKindDeps {
 }
 
 type State = IdentityState;
+
+/** A released role, and with spec.ownedObjects Reassign what went to the other role. */
+type Released = ReleasedRole & { reassigned?: { objects: number; databases: string[] } };
+
+/** The clean-up refused to reassign the role's objects to a role the rules do not allow (now). */
+class ReassignTargetRefused extends Error {
+  override readonly name = 'ReassignTargetRefused';
+  readonly reason: string;
+
+  constructor(refusal: Refusal) {
+    super(refusal.message);
+    this.reason = refusal.reason;
+  }
+}
 
 function requestOf(access: EntraDatabaseAccess): SharedRoleRequest {
   return {
@@ -124,12 +139,16 @@ export function databaseAccessKind(
    * ones of the same identity on this server that have not yet (one role per principal: they are
    * about to use it). Dropping the role under one of the latter would leave it Ready without a
    * role, or with a NOLOGIN one. With sharers, only this resource's grants are revoked.
+   * `reassignTo` (the clean-up's, with spec.ownedObjects Reassign) receives what the role owns
+   * when the role is dropped; without it (Keep, and always after an identity change, where the
+   * app lives on) a role that owns objects is kept without login.
    */
   async function release(
     access: EntraDatabaseAccess,
     applied: AppliedStatus,
     identityResourceId: string,
-  ): Promise<ReleasedRole | undefined> {
+    reassignTo?: string,
+  ): Promise<Released | undefined> {
     const server = applied.server ? await servers.get(applied.server) : undefined;
     if (!applied.role || !applied.server || !server) return undefined;
     const appliedIt = (await othersOnServer(access, applied.server, roles.loggingInAs(applied.role))).filter(
@@ -141,11 +160,18 @@ export function databaseAccessKind(
       ),
     );
     const shared = appliedIt.length > 0 || coming.length > 0;
+    if (!shared && reassignTo !== undefined) {
+      // Checked again now, when the objects would change hands, against the server as it is.
+      const claim = claimOf(access);
+      const refusal = claim && reassignTargetRefusal({ access, claim, server, roles });
+      if (refusal) throw new ReassignTargetRefused(refusal);
+    }
     const result = await deps.database.remove({
       server,
       applied,
       dropRole: !shared,
       keep: [...(await admitted(appliedIt)), ...coming].map(requestOf),
+      ...(!shared && reassignTo !== undefined ? { reassignTo } : {}),
     });
     return { ...result, shared };
   }
@@ -197,11 +223,19 @@ export function databaseAccessKind(
       if (applied?.role) {
         context.talkingTo('postgres');
         const identity = access.status?.identity?.resourceId ?? access.spec.identity.resourceId;
-        const released = await release(access, applied, identity);
+        const reassignTo = reassignTargetOf(access.spec);
+        const released = await release(access, applied, identity, reassignTo);
         if (released && !released.shared && !released.dropped) {
           context.warn(
             Reason.RoleOwnsObjects,
-            `role ${applied.role} owns objects (${released.ownedObjects.join(', ')}); it was kept with NOLOGIN and no data was dropped`,
+            reassignTo === undefined
+              ? `role ${applied.role} owns objects (${released.ownedObjects.join(', ')}); it was kept with NOLOGIN and no data was dropped`
+              : `the objects of role ${applied.role} went to ${reassignTo}, but the role is still referenced (${released.ownedObjects.join(', ')}: a privilege someone else granted it); it was kept with NOLOGIN`,
+          );
+        } else if (released?.reassigned && released.reassigned.objects > 0) {
+          context.log.info(
+            { role: applied.role, reassignTo, ...released.reassigned },
+            'reassigned the objects of the role, then dropped it',
           );
         }
       }

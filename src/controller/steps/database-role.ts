@@ -11,7 +11,8 @@ import type {
 } from '../../api/types.ts';
 import { DEFAULT_PORT, DEFAULT_SSL_MODE } from '../../api/types.ts';
 import { isTrue } from '../../kube/conditions.ts';
-import { RoleConflictError } from '../../postgres/roles.ts';
+import { grantNotPermittedMessage } from '../../postgres/grant-refusals.ts';
+import { PrincipalNotValidatedError, RoleConflictError } from '../../postgres/roles.ts';
 import { type DatabaseOps, RoleCreatedError, type SharedRoleRequest } from '../database.ts';
 import { roleNameOf } from '../database-role-index.ts';
 import type { Step } from '../reconcile/object-reconciler.ts';
@@ -46,6 +47,29 @@ export interface DatabaseRoleStepDeps {
   ): Promise<ReleasedRole | undefined>;
   /** The token scope when the server names none (by the operator's cloud). */
   defaultScope: string;
+}
+
+/** The first retry after a refused grant or an unvalidated principal; the work queue's backoff grows from it. */
+export const DATABASE_RETRY_MS = 5_000;
+
+/**
+ * The DatabaseRoleReady message when pgaadauth could not validate the identity (Azure's XX000
+ * "Could not validate AAD user …"): the three causes Azure has for it, and what to do about each.
+ */
+export function principalNotValidatedMessage(
+  error: PrincipalNotValidatedError,
+  tenantId: string | undefined,
+): string {
+  return (
+    `the server could not validate identity ${error.principalId} with Microsoft Entra ID ` +
+    `(pgaadauth_create_principal_with_oid: ${error.serverMessage}). Causes: the identity was created ` +
+    'moments ago and is not yet replicated to Microsoft Graph (this clears by itself, usually within ' +
+    'minutes); the server cannot reach Microsoft Entra ID (with private networking, allow outbound ' +
+    'HTTPS from the server to the AzureActiveDirectory service tag, and let it resolve ' +
+    "graph.microsoft.com through your DNS); or the identity is not in the tenant the server's " +
+    `Microsoft Entra authentication uses${tenantId ? ` (the identity's tenant is ${tenantId})` : ''}. ` +
+    'No role was created; the controller retries with backoff'
+  );
 }
 
 /** The principal a recorded role was made for (older statuses did not record it: the identity's). */
@@ -110,6 +134,14 @@ export function databaseRoleStep<State extends IdentityState>(
         if (error instanceof RoleConflictError) {
           return { ok: false, reason: Reason.RoleConflict, message: error.message };
         }
+        if (error instanceof PrincipalNotValidatedError) {
+          return {
+            ok: false,
+            reason: Reason.PrincipalNotValidated,
+            message: principalNotValidatedMessage(error, identity.tenantId),
+            retryAfterMs: DATABASE_RETRY_MS,
+          };
+        }
         // The role was created before the failure: record it now, so the status names it and a
         // deletion drops it (the clean-up goes by status.applied). Reported by the skeleton.
         if (error instanceof RoleCreatedError) {
@@ -128,6 +160,21 @@ export function databaseRoleStep<State extends IdentityState>(
         tokenScope: server.spec.tokenScope ?? deps.defaultScope,
       };
       const missing = result.missing ?? [];
+      const refused = result.refused ?? [];
+      if (refused.length > 0) {
+        // What the server granted is in force and recorded above; what it refused is not, and
+        // the resource is not Ready: a GRANT that "succeeded" with a warning leaves the app
+        // refused just the same.
+        const admin = result.admin ?? { role: server.spec.adminRole, azurePgAdmin: undefined };
+        return {
+          ok: false,
+          reason: Reason.GrantNotPermitted,
+          message:
+            grantNotPermittedMessage(result.user, refused, admin) +
+            (missing.length > 0 ? `. Also: ${missingObjectsMessage(result.user, missing)}` : ''),
+          retryAfterMs: DATABASE_RETRY_MS,
+        };
+      }
       if (missing.length > 0) {
         // What exists was granted (and is recorded above); what does not is reported, and the
         // reconcile fails so the work queue retries with backoff (and counts the error) until it

@@ -285,6 +285,70 @@ describe('checkAccess', () => {
     });
   });
 
+  describe('ownedObjects.reassignTo: held to the rules of memberOf', () => {
+    const reassign = (reassignTo: string, policy: 'Keep' | 'Reassign' = 'Reassign') =>
+      access({ ownedObjects: { policy, reassignTo } });
+    const lax: EntraDatabaseServer = {
+      ...server,
+      spec: {
+        ...server.spec,
+        allowedMemberOf: [
+          'orders_rw',
+          'orders_owner',
+          'azure_pg_admin',
+          'postgres',
+          'entra-access-operator',
+          'orders-api',
+          'billing-api',
+          'pg_read_all_data',
+        ],
+      },
+    };
+    const billing = access(
+      { identity: { resourceId: id('billing', 'billing-api') }, serviceAccountName: 'billing-api' },
+      { name: 'billing-api', namespace: 'billing', ...older },
+    );
+
+    it('passes a role the server allows in allowedMemberOf', () => {
+      expect(checkAccess(input({ server: lax, access: reassign('orders_owner') })).ok).toBe(true);
+    });
+
+    it('ignores reassignTo with policy Keep, and a resource without ownedObjects', () => {
+      expect(checkAccess(input({ access: reassign('not_listed', 'Keep') })).ok).toBe(true);
+      expect(checkAccess(input({ access: access({ ownedObjects: { policy: 'Keep' } }) })).ok).toBe(true);
+    });
+
+    it('refuses a role the server does not list, saying who can allow it and the way out', () => {
+      const verdict = checkAccess(input({ access: reassign('orders_owner') }));
+      expect(verdict).toMatchObject({ ok: false, reason: Reason.ReassignTargetNotAllowed });
+      expect(verdict.ok ? '' : verdict.message).toMatch(
+        /reassignTo orders_owner not allowed by EntraDatabaseServer orders-pg \(spec\.allowedMemberOf: \[orders_rw, orders_ro\]\): ask a platform admin.*policy to Keep/,
+      );
+    });
+
+    it.each<[string, string, RegExp]>([
+      ['azure_pg_admin', 'azure_pg_admin', /reserved by PostgreSQL or Azure/],
+      ['postgres', 'postgres', /reserved by PostgreSQL or Azure/],
+      [
+        'a pg_* predefined role (allowed for memberOf)',
+        'pg_read_all_data',
+        /reserved by PostgreSQL or Azure/,
+      ],
+      ["the server's admin role", 'entra-access-operator', /the server's admin role/],
+      ["the resource's own role", 'orders-api', /the resource's own role/],
+      [
+        "another identity's login role",
+        'billing-api',
+        /login role of EntraDatabaseAccess billing\/billing-api/,
+      ],
+    ])('refuses %s even when the server lists it', (_name, role, why) => {
+      const verdict = checkAccess(input({ server: lax, others: [billing], access: reassign(role) }));
+      expect(verdict).toMatchObject({ ok: false, reason: Reason.ReassignTargetNotAllowed });
+      expect(verdict.ok ? '' : verdict.message).toMatch(why);
+      expect(verdict.ok ? '' : verdict.message).toMatch(/never gives objects to/);
+    });
+  });
+
   it('lets the first of two conflicting resources keep what it has', () => {
     const first = access(
       { identity: { resourceId: id('shared', 'other') }, roleName: 'other_role' },

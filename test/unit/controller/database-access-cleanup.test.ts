@@ -105,3 +105,78 @@ describe('deleting one of the resources sharing a role', () => {
     expect(call.keep).toEqual([]);
   });
 });
+
+describe('spec.ownedObjects on deletion', () => {
+  // - Reassign hands remove() the role that receives the objects, only when the role is dropped;
+  // - the role is checked again at deletion against the server's allowedMemberOf as it is now:
+  //   a role no longer allowed stops the clean-up with ReassignTargetNotAllowed, and nothing is
+  //   asked of the database.
+  const server = (allowedMemberOf: string[]) => {
+    const body = serverBody(['apps']);
+    return { ...body, spec: { ...body.spec, allowedMemberOf } };
+  };
+  function owning(
+    ownedObjects: EntraDatabaseAccess['spec']['ownedObjects'],
+    over: { deleting?: boolean; applied?: boolean } = {},
+  ): EntraDatabaseAccess {
+    const base = access('a', 'apps', { deleting: true, applied: true, ...over });
+    return { ...base, spec: { ...base.spec, ...(ownedObjects ? { ownedObjects } : {}) } };
+  }
+  async function run(a: EntraDatabaseAccess, allowed: string[], others: EntraDatabaseAccess[] = []) {
+    const w = world({
+      access: a,
+      live: a,
+      others,
+      servers: [server(allowed)],
+      namespaces: [namespaceBody('apps', IDENTITY)],
+    });
+    await reconciler(w)('apps/a').catch(() => {});
+    return w;
+  }
+
+  it('passes the role to reassign to when the role is dropped', async () => {
+    const w = await run(owning({ policy: 'Reassign', reassignTo: 'shop_owner' }), ['shop_owner']);
+    expect(w.removed).toEqual([expect.objectContaining({ dropRole: true, reassignTo: 'shop_owner' })]);
+    expect(w.ficDeletes).toHaveLength(1);
+  });
+
+  it('passes none with Keep, or without ownedObjects', async () => {
+    for (const ownedObjects of [{ policy: 'Keep' as const }, undefined]) {
+      const w = await run(owning(ownedObjects), ['shop_owner']);
+      expect(w.removed).toHaveLength(1);
+      expect(w.removed[0]).not.toHaveProperty('reassignTo');
+    }
+  });
+
+  it('passes none while another resource still shares the role (the last one decides)', async () => {
+    const w = await run(
+      owning({ policy: 'Reassign', reassignTo: 'shop_owner' }),
+      ['shop_owner'],
+      [access('b', 'apps', { applied: true })],
+    );
+    expect(w.removed).toEqual([expect.objectContaining({ dropRole: false })]);
+    expect(w.removed[0]).not.toHaveProperty('reassignTo');
+  });
+
+  it('does not stop for a role no longer allowed while the role is shared: nothing is given away', async () => {
+    const w = await run(
+      owning({ policy: 'Reassign', reassignTo: 'shop_owner' }),
+      ['readers'],
+      [access('b', 'apps', { applied: true })],
+    );
+    expect(w.removed).toEqual([expect.objectContaining({ dropRole: false })]);
+    expect(w.warnings).toEqual([]);
+  });
+
+  it('stops the clean-up when the server no longer allows the role, touching nothing', async () => {
+    const w = await run(owning({ policy: 'Reassign', reassignTo: 'shop_owner' }), ['readers']);
+    expect(w.removed).toEqual([]);
+    expect(w.ficDeletes).toEqual([]);
+    const ready = w.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'ReassignTargetNotAllowed' });
+    expect(ready?.message).toMatch(
+      /^deleting: spec\.ownedObjects\.reassignTo shop_owner not allowed by EntraDatabaseServer pg .*policy to Keep/,
+    );
+    expect(w.warnings.map((x) => x.reason)).toEqual(['ReassignTargetNotAllowed']);
+  });
+});
