@@ -218,6 +218,27 @@ describe('docs/troubleshooting.md', () => {
   });
 });
 
+describe('what the docs say Azure does (issue 13 §5)', () => {
+  const all = DOCS.map((file) => [file, repoFile(file)] as const);
+
+  it('warns, before every command that turns on Microsoft Entra auth, that it restarts the server', () => {
+    const commands = all.flatMap(([file, text]) =>
+      [...text.matchAll(/^[^\n`]*--microsoft-entra-auth Enabled[^\n]*$/gm)].map((m) => ({
+        file,
+        before: text.slice(Math.max(0, m.index - 1200), m.index),
+      })),
+    );
+    expect(commands.length, 'the AKS guide turns Entra auth on').toBeGreaterThan(0);
+    for (const { file, before } of commands) expect(before, file).toMatch(/restarts\s+the\s+server/);
+  });
+
+  it('gives a managed identity token its real lifetime, up to 24 hours, never about an hour', () => {
+    const text = all.map(([, t]) => t).join('\n');
+    expect(text).toMatch(/token can live up to 24 hours/);
+    expect(text).not.toMatch(/tokens?[^.\n]{0,60}\b(about|around|~)\s*(an|one|1)\s*h(our)?\b/i);
+  });
+});
+
 describe('docs/configuration.md', () => {
   it('lists every flag of src/config.ts with its environment variable, one table row each', () => {
     expect(FLAGS.length).toBeGreaterThan(30);
