@@ -6,14 +6,20 @@ SHELL := bash
 # is the pinned Node 24, not the system one.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: all test deps lint typecheck unit integration control-plane build clean demo bench test-reliability
+.PHONY: all test deps lint typecheck unit integration control-plane build clean demo bench test-reliability test-clients
 
 all: test
 
 ## test: every check and every test, as CI runs it (lint, types, helm lint, unit, integration
-## incl. the chart tests, leftovers)
+## incl. the chart tests, the client suite, leftovers)
 test: deps lint typecheck control-plane helm-lint
 	bash hack/run-tests.sh --project unit --project integration --project controller
+	bash hack/run-tests.sh --project clients
+
+## test-clients: docs/aks-guide.md's connection snippets run as written with each language's real
+## client libraries (installed on first use into ~/.cache/entra-access/clients), as a pod's app
+test-clients: deps control-plane
+	bash hack/run-tests.sh --project clients
 
 ## test-reliability: faults, fuzzing, load, tenant isolation and secret scanning (slow; CI runs it too)
 test-reliability: deps control-plane

@@ -45,6 +45,24 @@ export default defineConfig({
       },
       {
         test: {
+          // The client suite: docs/aks-guide.md's connection snippets run as written, with the
+          // real client libraries of each language, as the app of one pod admitted through the
+          // apiserver (test/clients/world.ts). Its own harness; one language at a time (a JVM
+          // and a Python interpreter at once overran 2 cores). Toolchain installs happen in
+          // beforeAll, hence the long hook timeout.
+          name: 'clients',
+          sequence: { groupOrder: 3 },
+          include: ['test/clients/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/clients/global-setup.ts'],
+          pool: 'forks',
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 900_000,
+        },
+      },
+      {
+        test: {
           // Faults, fuzzing, load and tenant-isolation attacks (`make test-reliability`): slow,
           // and several restart the harness's parts, so each file gets the harness to itself.
           name: 'reliability',

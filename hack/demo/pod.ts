@@ -1,18 +1,42 @@
-// The app's pod, as a Deployment would create it: nothing about Azure in it. The apiserver calls
+// The app's pod, as a Deployment would create it: nothing about Azure in it, only where its
+// database is. The apiserver calls
 // the webhook, which adds the workload-identity label, env and token volume (inject mode). There
 // is no kubelet, so the pod is admitted and stored, never run: the demo reads back what it got.
 import type * as k8s from '@kubernetes/client-node';
 import { TOKEN_VOLUME_NAME, WI_USE_LABEL } from '../../src/api/constants.ts';
+import type { ConnectionStatus } from '../../src/api/types.ts';
 import { DEMO } from './tenant.ts';
 
-export async function createAppPod(core: k8s.CoreV1Api): Promise<k8s.V1Pod> {
+/**
+ * The app's own variables, as docs/aks-guide.md's Deployment sets them from the access resource's
+ * status.connection: the PG* names libpq and most drivers read, and PGTOKENSCOPE for the token.
+ */
+export function connectionEnv(connection: ConnectionStatus): k8s.V1EnvVar[] {
+  return [
+    { name: 'PGHOST', value: connection.host ?? '' },
+    { name: 'PGPORT', value: String(connection.port ?? 5432) },
+    { name: 'PGDATABASE', value: connection.database ?? '' },
+    { name: 'PGUSER', value: connection.user ?? '' },
+    { name: 'PGTOKENSCOPE', value: connection.tokenScope ?? '' },
+  ];
+}
+
+/** The app's pod in `namespace`, running as `serviceAccount`, with the connection in its env. */
+export async function createAppPod(
+  core: k8s.CoreV1Api,
+  connection: ConnectionStatus,
+  namespace: string = DEMO.namespace,
+  serviceAccount: string = DEMO.serviceAccount,
+): Promise<k8s.V1Pod> {
   return core.createNamespacedPod({
-    namespace: DEMO.namespace,
+    namespace,
     body: {
-      metadata: { generateName: `${DEMO.serviceAccount}-`, labels: { app: DEMO.serviceAccount } },
+      metadata: { generateName: `${serviceAccount}-`, labels: { app: serviceAccount } },
       spec: {
-        serviceAccountName: DEMO.serviceAccount,
-        containers: [{ name: 'api', image: 'registry.example/orders-api:1.0' }],
+        serviceAccountName: serviceAccount,
+        containers: [
+          { name: 'api', image: 'registry.example/orders-api:1.0', env: connectionEnv(connection) },
+        ],
       },
     },
   });

@@ -137,7 +137,8 @@ async function runSteps(): Promise<void> {
   });
 
   await step(8, 'create a pod', async () => {
-    pod = await createAppPod(core);
+    const access = await readAccess(custom, DEMO.namespace, DEMO.access);
+    pod = await createAppPod(core, access?.status?.connection ?? {});
     const details = describeInjection(pod);
     return {
       summary: `pod ${DEMO.namespace}/${pod.metadata?.name} admitted and mutated by the webhook`,
@@ -147,33 +148,34 @@ async function runSteps(): Promise<void> {
 
   await step(9, 'exchange the pod token', async () => {
     const access = await readAccess(custom, DEMO.namespace, DEMO.access);
-    app = await startApp(info, core, pod, access?.status?.connection ?? {});
+    app = await startApp(info, core, pod);
     const token = await exchangeToken(app);
     if (token.oid !== access?.status?.identity?.principalId)
       throw new Error(`token oid ${token.oid} is not the identity's principalId`);
     const minutes = Math.round((token.expiresOn.getTime() - Date.now()) / 60_000);
     return {
-      summary: `token exchange: TokenRequest → @azure/identity → Entra token for ${app.connection.tokenScope} (oid = identity principalId, ${minutes} min)`,
+      summary: `token exchange in the pod: TokenRequest → @azure/identity, default path, Entra at login.microsoftonline.com → Entra token for ${token.scope} (oid = identity principalId, ${minutes} min)`,
       details: [
         `projected token: sub ${app.projected.subject}, aud ${app.projected.audience}, bound to pod ${pod.metadata?.name}`,
+        `the app ran with the pod's env, but AZURE_AUTHORITY_HOST=${app.sandbox.env.AZURE_AUTHORITY_HOST}, a name that reaches the emulator only inside its sandbox (test/harness/pod-sandbox.ts)`,
       ],
     };
   });
 
   await step(10, 'log in and run the granted query', async () => {
     const sql = `SELECT id, item, quantity FROM ${DEMO.grantedTable} ORDER BY id`;
-    const result = await query(info, app, sql);
+    const result = await query(app, sql);
     if ('error' in result) throw new Error(`${sql}: ${result.error}`);
     if (result.rows.length !== 3) throw new Error(`${sql}: expected 3 rows, got ${result.rows.length}`);
     return {
-      summary: `pg login as ${app.connection.user} with the token; ${sql} → ${result.rows.length} rows`,
+      summary: `pg login as ${app.sandbox.env.PGUSER} with the token; ${sql} → ${result.rows.length} rows`,
       details: result.rows.map((row) => JSON.stringify(row)),
     };
   });
 
   await step(11, 'run the ungranted query', async () => {
     const sql = `SELECT * FROM ${DEMO.ungrantedTable}`;
-    const result = await query(info, app, sql);
+    const result = await query(app, sql);
     if (!('error' in result)) throw new Error(`${sql} was allowed: ${JSON.stringify(result.rows)}`);
     if (!/permission denied/.test(result.error))
       throw new Error(`${sql} failed for another reason: ${result.error}`);

@@ -1,11 +1,12 @@
 // The whole local stand-in for "an AKS cluster, Entra, ARM and a PostgreSQL flexible server":
 // real etcd + kube-apiserver, real PostgreSQL with the pgaadauth stand-ins, and the Azure
 // emulator, all sharing one test CA. Used by the vitest global setup and by `make demo`.
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startAzureEmulator } from './azure-emulator/launch.ts';
+import { PUBLIC_CLOUD_AUTHORITY_HOSTS } from './azure-emulator/well-known.ts';
 import { installCrds, type RestartApiServerOptions, startControlPlane } from './control-plane.ts';
 import { createCertificateAuthority, issueCertificate } from './pki.ts';
 import { createEntraAdmin, startPostgres } from './postgres.ts';
@@ -26,6 +27,12 @@ export interface HarnessInfo {
   azure: {
     url: string;
     tenantId: string;
+    /**
+     * Where the emulator answers as login.microsoftonline.com and its aliases (a loopback address
+     * of its own, port 443, a certificate for those names from the harness CA), for clients run
+     * in a pod sandbox (pod-sandbox.ts); or why it does not.
+     */
+    wellKnown: { ip: string; hostNames: string[] } | { unavailable: string };
     /** The operator's own managed identity: federated to its ServiceAccount, Entra admin of PostgreSQL. */
     operator: {
       subscriptionId: string;
@@ -102,6 +109,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     const keyFile = join(dir, 'azure-emulator.key');
     await writeFile(certFile, emulatorTls.certPem);
     await writeFile(keyFile, emulatorTls.keyPem, { mode: 0o600 });
+    const wellKnown = await wellKnownListener(dir, ca);
     const emulator = await startAzureEmulator({
       dir,
       caFile,
@@ -109,6 +117,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       keyFile,
       tenantId,
       postgres: { adminUrl: postgres.superuserUrl(), upstreamSocket: postgres.socketPath },
+      ...('host' in wellKnown ? { wellKnown } : {}),
     });
     if (emulator.postgresPort === undefined)
       throw new Error('the Azure emulator started no PostgreSQL gateway');
@@ -135,6 +144,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       azure: {
         url: emulator.url,
         tenantId,
+        wellKnown: !('host' in wellKnown)
+          ? wellKnown
+          : emulator.wellKnown && 'host' in emulator.wellKnown
+            ? { ip: emulator.wellKnown.host, hostNames: [...PUBLIC_CLOUD_AUTHORITY_HOSTS] }
+            : {
+                unavailable: emulator.wellKnown?.error ?? 'the emulator did not listen as the authority host',
+              },
         operator: {
           subscriptionId: OPERATOR.subscriptionId,
           resourceGroup: OPERATOR.resourceGroup,
@@ -159,6 +175,31 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     await stop();
     throw error;
   }
+}
+
+/**
+ * A loopback address of this run's own for the emulator to answer on as the well-known authority
+ * hosts (port 443, so root only: the pod sandbox needs root too), with a certificate for them.
+ * 127.0.0.0/8 is all loopback on Linux; a random address keeps two harnesses apart.
+ */
+async function wellKnownListener(
+  dir: string,
+  ca: Awaited<ReturnType<typeof createCertificateAuthority>>,
+): Promise<{ host: string; certFile: string; keyFile: string } | { unavailable: string }> {
+  if (process.getuid?.() !== 0) {
+    return { unavailable: 'the harness is not running as root (port 443 and the pod sandbox need it)' };
+  }
+  const host = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+  const tls = await issueCertificate(ca, {
+    commonName: PUBLIC_CLOUD_AUTHORITY_HOSTS[0],
+    usage: 'server',
+    dnsNames: [...PUBLIC_CLOUD_AUTHORITY_HOSTS],
+  });
+  const certFile = join(dir, 'entra-authority.crt');
+  const keyFile = join(dir, 'entra-authority.key');
+  await writeFile(certFile, tls.certPem);
+  await writeFile(keyFile, tls.keyPem, { mode: 0o600 });
+  return { host, certFile, keyFile };
 }
 
 /**

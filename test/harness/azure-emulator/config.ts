@@ -15,6 +15,13 @@ export interface EmulatorConfig {
    * socket, trusted locally). Enables the PostgreSQL gateway on `gatewayPort` (0 = any).
    */
   postgres?: { adminUrl: string; upstreamSocket: string; gatewayPort: number };
+  /**
+   * Also answer as Entra's well-known authority host (login.microsoftonline.com): the same routes
+   * on `host`:`port` (443) with a certificate for those names, so a client in a sandbox whose
+   * /etc/hosts sends the name here runs its SDK's default path, instance discovery included
+   * (docs/design.md §7). Needs root for port 443; a loopback address of its own keeps it apart.
+   */
+  wellKnown?: { host: string; port: number; tlsCertFile: string; tlsKeyFile: string };
 }
 
 /** The ARM operations Azure throttles, as its table names them. */
@@ -139,6 +146,18 @@ export function parseConfig(raw: unknown): EmulatorConfig {
       adminUrl: p.adminUrl,
       upstreamSocket: p.upstreamSocket,
       gatewayPort: p.gatewayPort === undefined ? 0 : nonNegative(p.gatewayPort, 'postgres.gatewayPort'),
+    };
+  }
+  if (c.wellKnown !== undefined) {
+    const w = c.wellKnown as Record<string, unknown>;
+    if (typeof w.host !== 'string' || typeof w.tlsCertFile !== 'string' || typeof w.tlsKeyFile !== 'string') {
+      fail('wellKnown needs host, tlsCertFile and tlsKeyFile strings');
+    }
+    config.wellKnown = {
+      host: w.host,
+      port: w.port === undefined ? 443 : nonNegative(w.port, 'wellKnown.port'),
+      tlsCertFile: w.tlsCertFile,
+      tlsKeyFile: w.tlsKeyFile,
     };
   }
   return config;

@@ -1,7 +1,8 @@
 // The Entra subset MSAL (inside @azure/identity's WorkloadIdentityCredential and
 // ClientAssertionCredential) needs with `disableInstanceDiscovery: true`: the tenant's OpenID
 // discovery document and the token endpoint's client-credentials grant with a client assertion.
-// Instance discovery and the key set are answered too, for clients that ask.
+// Instance discovery and the key set are answered too, for clients that ask; asked as the
+// well-known authority host (well-known.ts), instance discovery answers as Entra does.
 import express, { type Request, type Response, Router } from 'express';
 import { verifyClientAssertion } from './assertions.ts';
 import type { EmulatorContext } from './context.ts';
@@ -10,6 +11,7 @@ import { faultMiddleware } from './fault-middleware.ts';
 import { POSTGRES_SCOPES } from './postgres-logins.ts';
 import { propagatedFics } from './state.ts';
 import { audienceForScope } from './tokens.ts';
+import { instanceDiscovery, isWellKnownHost } from './well-known.ts';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** Scopes MSAL may add to every request; they do not name a resource. */
@@ -155,6 +157,13 @@ export function entraRouter(ctx: EmulatorContext): Router {
 
   router.get('/:tenant/discovery/instance', faults, (req, res) => {
     const host = req.headers.host ?? '';
+    if (isWellKnownHost(host)) {
+      // Asked as login.microsoftonline.com: Entra's own answer, which knows only its own hosts.
+      const endpoint = req.query.authorization_endpoint;
+      const answer = instanceDiscovery(typeof endpoint === 'string' ? endpoint : undefined);
+      res.status(answer.status).json(answer.body);
+      return;
+    }
     res.json({
       tenant_discovery_endpoint: `${baseUrl(req)}/${req.params.tenant}/v2.0/.well-known/openid-configuration`,
       'api-version': '1.1',

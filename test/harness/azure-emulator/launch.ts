@@ -22,6 +22,8 @@ export interface StartAzureEmulatorOptions {
   postgres?: { adminUrl: string; upstreamSocket: string };
   /** Node 24 binary; defaults to the one running this process. */
   nodePath?: string;
+  /** Also answer as the public cloud's authority hosts on `host`:443 (config.ts `wellKnown`). */
+  wellKnown?: { host: string; certFile: string; keyFile: string };
 }
 
 export interface AzureEmulator {
@@ -30,6 +32,8 @@ export interface AzureEmulator {
   /** Where clients log in to PostgreSQL with Entra tokens, when `postgres` was given. */
   postgresPort: number | undefined;
   client: AzureEmulatorClient;
+  /** Where it answers as the well-known authority hosts, or why it does not. */
+  wellKnown: { host: string } | { error: string } | undefined;
   stop(): Promise<void>;
 }
 
@@ -37,6 +41,7 @@ interface ReadyLine {
   ready: true;
   port: number;
   postgresPort?: number;
+  wellKnown?: { host: string; port: number } | { error: string };
 }
 
 /** The emulator prints one JSON line, {"ready":true,"port":N,...}, once it listens. */
@@ -63,6 +68,10 @@ export async function startAzureEmulator(options: StartAzureEmulatorOptions): Pr
     tokenLifetimeSeconds: 3600,
   };
   if (options.postgres) config.postgres = { ...options.postgres, gatewayPort: 0 };
+  if (options.wellKnown) {
+    const { host, certFile, keyFile } = options.wellKnown;
+    config.wellKnown = { host, port: 443, tlsCertFile: certFile, tlsKeyFile: keyFile };
+  }
   const configFile = join(options.dir, 'azure-emulator.json');
   await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
 
@@ -85,6 +94,7 @@ export async function startAzureEmulator(options: StartAzureEmulatorOptions): Pr
     url,
     port: ready.port,
     postgresPort: ready.postgresPort,
+    wellKnown: ready.wellKnown,
     client: new AzureEmulatorClient(url, { ca: readFileSync(options.caFile) }),
     stop: () => managed.stop(),
   };

@@ -16,6 +16,8 @@ export interface RunningEmulator {
   port: number;
   /** The PostgreSQL gateway's port, when the config has a postgres section. */
   postgresPort: number | undefined;
+  /** Where it answers as the well-known authority host, or why it does not (config.wellKnown). */
+  wellKnown: { host: string; port: number } | { error: string } | undefined;
   context: EmulatorContext;
   close(): Promise<void>;
 }
@@ -47,18 +49,38 @@ export function createApp(ctx: EmulatorContext): express.Express {
   return app;
 }
 
-export async function startEmulator(config: EmulatorConfig): Promise<RunningEmulator> {
-  const context = await createContext(config);
-  const tls = { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) };
-  const server: Server = createServer(tls, createApp(context));
-  await new Promise<void>((resolve, reject) => {
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.host, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
+}
+
+export async function startEmulator(config: EmulatorConfig): Promise<RunningEmulator> {
+  const context = await createContext(config);
+  const tls = { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) };
+  const app = createApp(context);
+  const server: Server = createServer(tls, app);
+  await listen(server, config.port, config.host);
   const port = (server.address() as AddressInfo).port;
+  // The same routes again as login.microsoftonline.com. Not fatal when it cannot listen (not
+  // root, the address taken): only the clients that need it fail, saying why.
+  let wellKnownServer: Server | undefined;
+  let wellKnown: RunningEmulator['wellKnown'];
+  if (config.wellKnown) {
+    const { host, port: wellKnownPort, tlsCertFile, tlsKeyFile } = config.wellKnown;
+    const candidate = createServer({ cert: readFileSync(tlsCertFile), key: readFileSync(tlsKeyFile) }, app);
+    try {
+      await listen(candidate, wellKnownPort, host);
+      wellKnownServer = candidate;
+      wellKnown = { host, port: wellKnownPort };
+    } catch (error) {
+      wellKnown = { error: `cannot listen on ${host}:${wellKnownPort}: ${(error as Error).message}` };
+    }
+  }
   let gateway: PostgresGateway | undefined;
   if (config.postgres && context.postgres) {
     gateway = await startPostgresGateway({
@@ -72,11 +94,15 @@ export async function startEmulator(config: EmulatorConfig): Promise<RunningEmul
   return {
     port,
     postgresPort: gateway?.port,
+    wellKnown,
     context,
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
+      for (const s of [server, wellKnownServer]) {
+        if (!s) continue;
+        const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+        s.closeAllConnections();
+        await closed;
+      }
       await gateway?.close();
       await context.postgres?.close();
     },
