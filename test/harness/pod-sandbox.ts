@@ -150,18 +150,22 @@ export async function startPodSandbox(
   if (options.javaTrust && existsSync(JAVA_CACERTS)) {
     const cacerts = join(dir, 'cacerts');
     await writeFile(cacerts, readFileSync(JAVA_CACERTS));
-    execFileSync('keytool', [
-      '-importcert',
-      '-noprompt',
-      '-keystore',
-      cacerts,
-      '-storepass',
-      'changeit',
-      '-alias',
-      'entra-access-harness-ca',
-      '-file',
-      info.caFile,
-    ]);
+    execFileSync(
+      'keytool',
+      [
+        '-importcert',
+        '-noprompt',
+        '-keystore',
+        cacerts,
+        '-storepass',
+        'changeit',
+        '-alias',
+        'entra-access-harness-ca',
+        '-file',
+        info.caFile,
+      ],
+      { stdio: 'pipe' },
+    );
     mounts.push([cacerts, JAVA_CACERTS]);
   }
   const setup = [
