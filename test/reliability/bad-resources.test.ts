@@ -224,7 +224,7 @@ describe.skipIf(!harness)(
         name: 'group-no-admin',
         what: 'an allowed memberOf group the admin role may not grant',
         spec: { memberOf: [groupNoAdmin] },
-        reason: 'DatabaseRequestFailed',
+        reason: 'GrantNotPermitted',
         says: new RegExp(`permission denied to grant role "${groupNoAdmin}"`),
       },
     ];

@@ -342,10 +342,13 @@ describe.skipIf(!harness)('SQL injection through names, end to end in the real P
           `role|${r}|super=false,inherit=true,createrole=false,createdb=false,login=true,replication=false,bypassrls=false,connlimit=-1`,
       ),
       // Memberships: exactly the mixed-case group (not its lower-case decoy) and the `$$` group;
-      // the admin's ADMIN OPTION on each role it created is how pgaadauth leaves it.
+      // the admin's ADMIN OPTION on each role it created is how pgaadauth leaves it, and the
+      // stand-ins make azure_pg_admin a member of each principal, as Azure's azure_pg_admin
+      // manages every non-restricted role (docs/design.md §7).
       `member|${groupA}|${roles.a}|admin=false`,
       `member|${groupB}|${roles.c}|admin=false`,
       ...Object.values(roles).map((r) => `member|${r}|${admin}|admin=true`),
+      ...Object.values(roles).map((r) => `member|${r}|azure_pg_admin|admin=false`),
       grant('database', database, roles.a, 'CONNECT'),
       grant('database', database, roles.c, 'CONNECT'),
       grant('database', database, roles.c, 'TEMPORARY'),
