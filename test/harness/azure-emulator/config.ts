@@ -9,6 +9,8 @@ export interface EmulatorConfig {
   tlsKeyFile: string;
   tenantId: string;
   tokenLifetimeSeconds: number;
+  /** Port of the Blob data plane (blob-routes.ts); 0 or absent = any. */
+  blobPort?: number;
   /**
    * The local test PostgreSQL, fronted by the emulator as Azure fronts a flexible server:
    * `adminUrl` (superuser, for principal look-ups) and `upstreamSocket` (the real server's Unix
@@ -74,6 +76,32 @@ export interface FicsUnsupported {
   identities: string[];
 }
 
+/**
+ * ARM's own request limits, which apply to Microsoft.Authorization (role assignments and role
+ * definitions) as to every resource provider (learn.microsoft.com/azure/azure-resource-manager/
+ * management/request-limits-and-throttling, "Regional throttling and token bucket algorithm"): per
+ * subscription and per calling principal, a token bucket of `bucketSize` refilled at
+ * `refillPerSecond`; all principals together get 15 times that per subscription. Microsoft
+ * documents no tighter limit of its own for Microsoft.Authorization.
+ */
+export interface ArmBucket {
+  bucketSize: number;
+  refillPerSecond: number;
+}
+
+export const ARM_REQUEST_OPERATIONS = ['reads', 'writes', 'deletes'] as const;
+export type ArmRequestOperation = (typeof ARM_REQUEST_OPERATIONS)[number];
+export type ArmRequestLimits = Partial<Record<ArmRequestOperation, ArmBucket>>;
+
+export const ARM_REQUEST_LIMITS: Readonly<Required<ArmRequestLimits>> = Object.freeze({
+  reads: { bucketSize: 250, refillPerSecond: 25 },
+  writes: { bucketSize: 200, refillPerSecond: 10 },
+  deletes: { bucketSize: 200, refillPerSecond: 10 },
+});
+
+/** ARM's global subscription limit: 15 times one principal's, across all principals. */
+export const ARM_GLOBAL_LIMIT_FACTOR = 15;
+
 /** Knobs a test may turn while the emulator runs. */
 export interface RuntimeSettings {
   writeLatencyMs: number;
@@ -94,6 +122,23 @@ export interface RuntimeSettings {
    * the lists it gives and keeps the others.
    */
   ficsUnsupported: FicsUnsupported;
+  /**
+   * Seconds a new identity's service principal stays unknown to a role assignment PUT without
+   * `principalType` (PrincipalNotFound, Azure's replication delay); default 30, so code that leaves
+   * principalType out meets the error. With `principalType` set Azure mostly skips the lookup:
+   * `principalReplicationSecondsWithType`, default 0, models the cases where it still fails.
+   */
+  principalReplicationSeconds: number;
+  principalReplicationSecondsWithType: number;
+  /**
+   * Seconds before a role assignment made or removed through ARM takes effect (Azure: up to 10
+   * minutes); default 0. Seeded assignments count at once.
+   */
+  roleAssignmentPropagationSeconds: number;
+  /** Azure's fixed 4,000 per subscription (RoleAssignmentLimitExceeded past it). */
+  roleAssignmentsPerSubscription: number;
+  /** ARM_REQUEST_LIMITS for Microsoft.Authorization requests by default; `{}` lifts them. */
+  authorizationRateLimits: ArmRequestLimits;
 }
 
 /** What POST /_emulator/config takes (see applySettingsPatch). */
@@ -137,6 +182,7 @@ export function parseConfig(raw: unknown): EmulatorConfig {
         ? 3600
         : nonNegative(c.tokenLifetimeSeconds, 'tokenLifetimeSeconds'),
   };
+  if (c.blobPort !== undefined) config.blobPort = nonNegative(c.blobPort, 'blobPort');
   if (c.postgres !== undefined) {
     const p = c.postgres as Record<string, unknown>;
     if (typeof p.adminUrl !== 'string' || typeof p.upstreamSocket !== 'string') {
@@ -176,7 +222,38 @@ export function initialSettings(config: EmulatorConfig): RuntimeSettings {
     rateLimits: structuredClone(AZURE_RATE_LIMITS),
     rateLimitsBySubscription: {},
     ficsUnsupported: { locations: [...FIC_UNSUPPORTED_LOCATIONS], subscriptions: [], identities: [] },
+    principalReplicationSeconds: 30,
+    principalReplicationSecondsWithType: 0,
+    roleAssignmentPropagationSeconds: 0,
+    roleAssignmentsPerSubscription: 4000,
+    authorizationRateLimits: structuredClone(ARM_REQUEST_LIMITS),
   };
+}
+
+/** Validates an ArmRequestLimits object from the control API. */
+export function parseArmRequestLimits(raw: unknown, name: string): ArmRequestLimits {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new Error(`${name} must be an object of operation (reads, writes, deletes) to bucket`);
+  const limits: ArmRequestLimits = {};
+  for (const [operation, value] of Object.entries(raw)) {
+    if (!(ARM_REQUEST_OPERATIONS as readonly string[]).includes(operation))
+      throw new Error(`unknown ${name} operation "${operation}" (${ARM_REQUEST_OPERATIONS.join(', ')})`);
+    if (value === undefined || value === null) continue;
+    const v = value as Record<string, unknown>;
+    const known = ['bucketSize', 'refillPerSecond'];
+    if (typeof value !== 'object' || Object.keys(v).some((k) => !known.includes(k)))
+      throw new Error(`${name}.${operation} must be {bucketSize, refillPerSecond}`);
+    for (const k of known) {
+      const n = v[k];
+      if (typeof n !== 'number' || !Number.isFinite(n) || !(n > 0))
+        throw new Error(`${name}.${operation}.${k} must be a number > 0`);
+    }
+    limits[operation as ArmRequestOperation] = {
+      bucketSize: v.bucketSize as number,
+      refillPerSecond: v.refillPerSecond as number,
+    };
+  }
+  return limits;
 }
 
 /** Validates a RateLimits object from the control API. */
@@ -247,6 +324,11 @@ export function applySettingsPatch(settings: RuntimeSettings, patch: unknown): v
     'rateLimits',
     'rateLimitsBySubscription',
     'ficsUnsupported',
+    'principalReplicationSeconds',
+    'principalReplicationSecondsWithType',
+    'roleAssignmentPropagationSeconds',
+    'roleAssignmentsPerSubscription',
+    'authorizationRateLimits',
   ]);
   for (const key of Object.keys(p)) if (!known.has(key)) throw new Error(`unknown config key "${key}"`);
   const next = { ...settings };
@@ -270,6 +352,20 @@ export function applySettingsPatch(settings: RuntimeSettings, patch: unknown): v
     next.ficPropagationSeconds = nonNegative(p.ficPropagationSeconds, 'ficPropagationSeconds');
   }
   if (p.rateLimits !== undefined) next.rateLimits = parseRateLimits(p.rateLimits, 'rateLimits');
+  for (const key of [
+    'principalReplicationSeconds',
+    'principalReplicationSecondsWithType',
+    'roleAssignmentPropagationSeconds',
+    'roleAssignmentsPerSubscription',
+  ] as const) {
+    if (p[key] !== undefined) next[key] = nonNegative(p[key], key);
+  }
+  if (p.authorizationRateLimits !== undefined) {
+    next.authorizationRateLimits = parseArmRequestLimits(
+      p.authorizationRateLimits,
+      'authorizationRateLimits',
+    );
+  }
   if (p.rateLimitsBySubscription !== undefined) {
     const bySubscription = p.rateLimitsBySubscription;
     if (typeof bySubscription !== 'object' || bySubscription === null || Array.isArray(bySubscription))
