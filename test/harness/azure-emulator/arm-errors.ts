@@ -9,6 +9,8 @@ export function sendArmError(
   message: string,
   headers: Record<string, string> = {},
 ): void {
+  // For the counters of the routes that count error codes.
+  res.locals.armErrorCode = code;
   res.status(status).set(headers).json({ error: { code, message } });
 }
 

@@ -97,8 +97,11 @@ function unauthorized(req: Request, res: Response, tenantId: string, message: st
   sendArmError(res, 401, 'AuthenticationFailed', message, { 'WWW-Authenticate': challenge });
 }
 
-/** Only tokens this emulator issued for ARM, unexpired and correctly signed, get through. */
-function authenticate(ctx: EmulatorContext) {
+/**
+ * Only tokens this emulator issued for ARM, unexpired and correctly signed, get through; their
+ * claims are left in `res.locals.armCaller` for routes that authorize the caller.
+ */
+export function authenticate(ctx: EmulatorContext) {
   return async (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
@@ -111,7 +114,7 @@ function authenticate(ctx: EmulatorContext) {
       );
     }
     try {
-      await ctx.tokens.verify(match[1]!, ARM_AUDIENCES);
+      res.locals.armCaller = await ctx.tokens.verify(match[1]!, ARM_AUDIENCES);
     } catch (error) {
       let message = 'Authentication failed. The access token is not valid.';
       if (error instanceof joseErrors.JWTExpired) {
@@ -129,7 +132,7 @@ function authenticate(ctx: EmulatorContext) {
   };
 }
 
-function requireApiVersion(req: Request, res: Response, next: NextFunction): void {
+export function requireApiVersion(req: Request, res: Response, next: NextFunction): void {
   if (typeof req.query['api-version'] === 'string' && req.query['api-version'] !== '') {
     next();
     return;

@@ -4,15 +4,30 @@
 // harness CA (NODE_EXTRA_CA_CERTS is read only at process start) and global fetch takes no `ca`
 // option; pass the CA here instead.
 import { Agent, request } from 'node:https';
-import type { OperationLimit, RateLimits, RuntimeSettings, RuntimeSettingsPatch } from './config.ts';
-import type { IdentityView } from './control-routes.ts';
+import type {
+  ArmBucket,
+  ArmRequestLimits,
+  OperationLimit,
+  RateLimits,
+  RuntimeSettings,
+  RuntimeSettingsPatch,
+} from './config.ts';
+import type {
+  IdentityView,
+  RoleAssignmentView,
+  SeedRoleAssignment,
+  StorageAccountView,
+} from './control-routes.ts';
 import type { CountersSnapshot } from './counters.ts';
 import type { FaultRule, FaultRuleInput } from './faults.ts';
 import type { IssuedAccessToken, IssuedTokensSnapshot, ReceivedClientAssertion } from './issued-tokens.ts';
 import type { NewIdentity } from './state.ts';
 
-export { AZURE_RATE_LIMITS, FIC_UNSUPPORTED_LOCATIONS } from './config.ts';
+export { ARM_REQUEST_LIMITS, AZURE_RATE_LIMITS, FIC_UNSUPPORTED_LOCATIONS } from './config.ts';
+export { BUILT_IN_ROLES, ROLE_IDS } from './role-definitions.ts';
 export type {
+  ArmBucket,
+  ArmRequestLimits,
   CountersSnapshot,
   FaultRule,
   FaultRuleInput,
@@ -22,8 +37,11 @@ export type {
   OperationLimit,
   RateLimits,
   ReceivedClientAssertion,
+  RoleAssignmentView,
   RuntimeSettings,
   RuntimeSettingsPatch,
+  SeedRoleAssignment,
+  StorageAccountView,
 };
 
 export type CreateIdentityRequest = NewIdentity;
@@ -202,7 +220,57 @@ export class AzureEmulatorClient {
     return (await this.#call<{ role: string | null }>('POST', '/revoke', { principalId })).role;
   }
 
-  /** Forgets identities, faults, counters and runtime settings. */
+  /**
+   * Makes a role assignment as an administrator would out of band: in effect at once, with no
+   * token, rights or delays; Azure's duplicate and limit rules still apply.
+   */
+  seedRoleAssignment(spec: SeedRoleAssignment): Promise<RoleAssignmentView> {
+    return this.#call('POST', '/roleAssignments', spec);
+  }
+
+  async listRoleAssignments(): Promise<RoleAssignmentView[]> {
+    return (await this.#call<{ value: RoleAssignmentView[] }>('GET', '/roleAssignments')).value;
+  }
+
+  /** Removes a role assignment at once (no propagation delay). */
+  async removeRoleAssignment(scope: string, name: string): Promise<void> {
+    const query = new URLSearchParams({ scope, name }).toString();
+    await this.#call('DELETE', `/roleAssignments?${query}`);
+  }
+
+  /** A storage account (and containers) for the Blob data plane; `name`: 3–24 lower-case letters and digits. */
+  createStorageAccount(spec: {
+    subscriptionId: string;
+    resourceGroup: string;
+    name: string;
+    containers?: string[];
+  }): Promise<StorageAccountView> {
+    return this.#call('POST', '/storageAccounts', spec);
+  }
+
+  createContainer(account: string, container: string): Promise<StorageAccountView> {
+    return this.#call(
+      'PUT',
+      `/storageAccounts/${encodeURIComponent(account)}/containers/${encodeURIComponent(container)}`,
+    );
+  }
+
+  async listStorageAccounts(): Promise<StorageAccountView[]> {
+    return (await this.#call<{ value: StorageAccountView[] }>('GET', '/storageAccounts')).value;
+  }
+
+  /** Writes a block blob without the data plane (UTF-8 text). */
+  async putBlob(spec: {
+    account: string;
+    container: string;
+    name: string;
+    content: string;
+    contentType?: string;
+  }): Promise<void> {
+    await this.#call('POST', '/blobs', spec);
+  }
+
+  /** Forgets identities, role assignments, storage, faults, counters and runtime settings. */
   async reset(): Promise<void> {
     await this.#call('POST', '/reset');
   }

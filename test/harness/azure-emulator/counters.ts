@@ -32,6 +32,43 @@ export interface CountersSnapshot {
     /** `success` or the error, e.g. `AADSTS70021`, `fault-429`. */
     byOutcome: Record<string, number>;
   };
+  /** Microsoft.Authorization requests (authorization-routes.ts). */
+  authorization: SurfaceCounters;
+  /** Blob data-plane requests (blob-routes.ts); codes are the storage error codes. */
+  blob: SurfaceCounters;
+}
+
+export type AuthorizationOperation =
+  | 'roleAssignmentPut'
+  | 'roleAssignmentGet'
+  | 'roleAssignmentDelete'
+  | 'roleAssignmentList'
+  | 'roleDefinitionGet'
+  | 'roleDefinitionList';
+
+export type BlobOperation = 'blobGet' | 'blobHead' | 'blobPut' | 'other';
+
+export interface SurfaceCounters {
+  total: number;
+  writes: number;
+  byOperation: Record<string, number>;
+  /** operation → status → count. */
+  byOperationAndStatus: Record<string, Record<string, number>>;
+  /** Error code → count (`RoleAssignmentExists`, `AuthorizationPermissionMismatch`, …). */
+  byErrorCode: Record<string, number>;
+  /** 429s by the limit that refused them (`writes/perPrincipal`, …; `injected` for a fault rule). */
+  throttledByLimit: Record<string, number>;
+}
+
+function emptySurface(): SurfaceCounters {
+  return {
+    total: 0,
+    writes: 0,
+    byOperation: {},
+    byOperationAndStatus: {},
+    byErrorCode: {},
+    throttledByLimit: {},
+  };
 }
 
 function bump(record: Record<string, number>, key: string): void {
@@ -52,6 +89,8 @@ function empty(): CountersSnapshot {
       readsByIdentity: {},
     },
     token: { total: 0, byScope: {}, byOutcome: {} },
+    authorization: emptySurface(),
+    blob: emptySurface(),
   };
 }
 
@@ -85,6 +124,23 @@ export class Counters {
       bump(arm.readsBySubscription, about.identity.subscription);
       bump(arm.readsByIdentity, about.identity.identity);
     }
+  }
+
+  /** One Microsoft.Authorization or Blob request: its operation, status and error code if any. */
+  recordSurface(
+    surface: 'authorization' | 'blob',
+    operation: string,
+    status: number,
+    about: { write: boolean; errorCode?: string | undefined; throttledBy?: string | undefined },
+  ): void {
+    const s = this.#data[surface];
+    s.total++;
+    if (about.write) s.writes++;
+    bump(s.byOperation, operation);
+    s.byOperationAndStatus[operation] ??= {};
+    bump(s.byOperationAndStatus[operation], String(status));
+    if (about.errorCode) bump(s.byErrorCode, about.errorCode);
+    if (status === 429) bump(s.throttledByLimit, about.throttledBy ?? 'injected');
   }
 
   recordToken(scope: string, outcome: string): void {

@@ -29,6 +29,8 @@ export interface StartAzureEmulatorOptions {
 export interface AzureEmulator {
   url: string;
   port: number;
+  /** The Blob data plane, path-style: `${blobUrl}/{account}/{container}/{blob}`. */
+  blobUrl: string;
   /** Where clients log in to PostgreSQL with Entra tokens, when `postgres` was given. */
   postgresPort: number | undefined;
   client: AzureEmulatorClient;
@@ -40,6 +42,7 @@ export interface AzureEmulator {
 interface ReadyLine {
   ready: true;
   port: number;
+  blobPort: number;
   postgresPort?: number;
   wellKnown?: { host: string; port: number } | { error: string };
 }
@@ -93,6 +96,7 @@ export async function startAzureEmulator(options: StartAzureEmulatorOptions): Pr
   return {
     url,
     port: ready.port,
+    blobUrl: `https://127.0.0.1:${ready.blobPort}`,
     postgresPort: ready.postgresPort,
     wellKnown: ready.wellKnown,
     client: new AzureEmulatorClient(url, { ca: readFileSync(options.caFile) }),

@@ -1,5 +1,5 @@
 // Entry point: `node test/harness/azure-emulator/main.ts <config.json>`.
-// Prints exactly one line, {"ready":true,"port":N,"postgresPort":M,"wellKnown":…}, on stdout once listening (launchers wait for
+// Prints exactly one line, {"ready":true,"port":N,"blobPort":B,"postgresPort":M,"wellKnown":…}, on stdout once listening (launchers wait for
 // it); everything else goes to stderr. Exits cleanly on SIGTERM/SIGINT.
 import { loadConfig } from './config.ts';
 import { startEmulator } from './server.ts';
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.stdout.write(
-    `${JSON.stringify({ ready: true, port: emulator.port, postgresPort: emulator.postgresPort, wellKnown: emulator.wellKnown })}\n`,
+    `${JSON.stringify({ ready: true, port: emulator.port, blobPort: emulator.blobPort, postgresPort: emulator.postgresPort, wellKnown: emulator.wellKnown })}\n`,
   );
 }
 

@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { armRouter } from './arm-routes.ts';
+import { authorizationRoutes } from './authorization-routes.ts';
+import { blobApp } from './blob-routes.ts';
 import type { EmulatorConfig } from './config.ts';
 import { createContext, type EmulatorContext } from './context.ts';
 import { controlRouter } from './control-routes.ts';
@@ -14,6 +16,8 @@ import { type PostgresGateway, startPostgresGateway } from './postgres-gateway.t
 
 export interface RunningEmulator {
   port: number;
+  /** The Blob data plane's port (blob-routes.ts), on the same host. */
+  blobPort: number;
   /** The PostgreSQL gateway's port, when the config has a postgres section. */
   postgresPort: number | undefined;
   /** Where it answers as the well-known authority host, or why it does not (config.wellKnown). */
@@ -36,6 +40,8 @@ export function createApp(ctx: EmulatorContext): express.Express {
     });
   }
   app.use('/_emulator', controlRouter(ctx));
+  // Before the MSI routes, which answer 404 for every /subscriptions path they do not serve.
+  app.use(authorizationRoutes(ctx));
   app.use(armRouter(ctx));
   app.use(entraRouter(ctx));
   app.use((req: Request, res: Response) => {
@@ -66,6 +72,10 @@ export async function startEmulator(config: EmulatorConfig): Promise<RunningEmul
   const server: Server = createServer(tls, app);
   await listen(server, config.port, config.host);
   const port = (server.address() as AddressInfo).port;
+  // Blob Storage lives on a host of its own in Azure; here on a port of its own (path-style URLs).
+  const blobServer: Server = createServer(tls, blobApp(context));
+  await listen(blobServer, config.blobPort ?? 0, config.host);
+  const blobPort = (blobServer.address() as AddressInfo).port;
   // The same routes again as login.microsoftonline.com. Not fatal when it cannot listen (not
   // root, the address taken): only the clients that need it fail, saying why.
   let wellKnownServer: Server | undefined;
@@ -93,11 +103,12 @@ export async function startEmulator(config: EmulatorConfig): Promise<RunningEmul
   }
   return {
     port,
+    blobPort,
     postgresPort: gateway?.port,
     wellKnown,
     context,
     async close() {
-      for (const s of [server, wellKnownServer]) {
+      for (const s of [server, blobServer, wellKnownServer]) {
         if (!s) continue;
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));
         s.closeAllConnections();

@@ -25,6 +25,11 @@ export interface Identity {
   fics: Map<string, Fic>;
   /** True while a FIC write on this identity is in progress (Azure answers a second one 409). */
   writeInFlight: boolean;
+  /**
+   * When the identity was made (ms since epoch): its service principal's replication delay, which
+   * role assignments see as PrincipalNotFound, counts from here.
+   */
+  createdAt: number;
 }
 
 export interface FicProperties {
@@ -117,6 +122,7 @@ export class IdentityStore {
       tenantId: this.#tenantId,
       fics: new Map(),
       writeInFlight: false,
+      createdAt: Date.now(),
     };
     this.#byKey.set(key, identity);
     return identity;
