@@ -61,15 +61,3 @@ export function describeInjection(pod: k8s.V1Pod): string[] {
     `mount: ${mount.mountPath} (readOnly: ${mount.readOnly === true})`,
   ];
 }
-
-/** The pod's env as a map, for the app step to use exactly what the pod would see. */
-export function podEnv(pod: k8s.V1Pod): Record<string, string> {
-  return Object.fromEntries((pod.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? '']));
-}
-
-/** The audience and lifetime of the token the kubelet would project into the pod. */
-export function projectedToken(pod: k8s.V1Pod): { audience: string; expirationSeconds: number } {
-  const volume = pod.spec?.volumes?.find((v) => v.name === TOKEN_VOLUME_NAME);
-  const source = volume?.projected?.sources?.find((s) => s.serviceAccountToken)?.serviceAccountToken;
-  return { audience: source?.audience ?? '', expirationSeconds: source?.expirationSeconds ?? 3600 };
-}
